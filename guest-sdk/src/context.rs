@@ -1,0 +1,330 @@
+//! [`OrchestrationContext`]: everything an orchestrator may do.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::SystemTime;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::bindings::types::{
+    ActionKind, CallSubOrchestration, CreateTimer, ScheduleTask, SendEvent,
+};
+use crate::error::{DESERIALIZATION_ERROR, Error, SERIALIZATION_ERROR, TaskError, TaskKind};
+use crate::retry::RetryOptions;
+use crate::state::{Completion, PendingKind, State};
+use crate::task::{Task, TaskAll, TaskAny};
+use crate::time::{Micros, from_system_time, to_iso8601, to_system_time};
+use crate::{guid, json};
+
+/// The handle an orchestrator uses to call activities and sub-orchestrators, create timers,
+/// wait for external events and read its input.
+///
+/// Orchestrators run by replay: the code runs again from the start whenever the host has to
+/// rebuild the orchestration, and must then make the same calls in the same order. So an
+/// orchestrator reads time through [`current_utc_datetime`](Self::current_utc_datetime),
+/// makes GUIDs with [`new_guid`](Self::new_guid), does I/O only in activities, and iterates
+/// no `HashMap` where the order decides which calls it makes.
+///
+/// Cloning is cheap; all clones refer to the same orchestration. The context is not `Send`:
+/// an orchestration runs on one thread.
+#[derive(Clone)]
+pub struct OrchestrationContext {
+    state: Rc<RefCell<State>>,
+}
+
+impl OrchestrationContext {
+    pub(crate) fn new(state: Rc<RefCell<State>>) -> Self {
+        Self { state }
+    }
+
+    /// The id of this orchestration instance.
+    pub fn instance_id(&self) -> String {
+        self.state.borrow().instance_id.clone()
+    }
+
+    /// The name of this orchestrator function.
+    pub fn name(&self) -> String {
+        self.state.borrow().name.clone()
+    }
+
+    /// Whether the code is running again over history it already produced. Useful to skip
+    /// logging that would otherwise repeat on every replay.
+    pub fn is_replaying(&self) -> bool {
+        self.state.borrow().is_replaying
+    }
+
+    /// The orchestration's current time: when the current episode started. It is the same
+    /// on every replay.
+    pub fn current_utc_datetime(&self) -> SystemTime {
+        to_system_time(self.now())
+    }
+
+    /// A GUID that is the same on every replay and different for every call: a version 5
+    /// UUID of the instance id, the current time and a call counter.
+    pub fn new_guid(&self) -> String {
+        let mut state = self.state.borrow_mut();
+        let name = format!(
+            "{}_{}_{}",
+            state.instance_id,
+            to_iso8601(state.now),
+            state.guid_counter
+        );
+        state.guid_counter += 1;
+        guid::uuid_v5(&name)
+    }
+
+    /// Decodes the orchestration's input; an absent input decodes as JSON `null`.
+    ///
+    /// Tolerant of double-encoded input: a JSON string that holds the JSON of a `T` decodes
+    /// as that `T`.
+    pub fn get_input<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        let state = self.state.borrow();
+        json::decode(state.input.as_deref()).map_err(|error| {
+            Error::new(
+                DESERIALIZATION_ERROR,
+                format!(
+                    "the input of orchestrator '{}' could not be decoded: {error}",
+                    state.name
+                ),
+            )
+        })
+    }
+
+    /// Schedules activity `name` with `input` and returns the task of its result.
+    pub fn call_activity<O: DeserializeOwned + 'static>(
+        &self,
+        name: &str,
+        input: impl Serialize,
+    ) -> Task<O> {
+        self.call(TaskKind::Activity, name, None, &input, schedule_task(name))
+    }
+
+    /// Like [`call_activity`](Self::call_activity), retrying failed attempts as `retry`
+    /// says. The task fails with the last attempt's error.
+    pub fn call_activity_with_retry<O: DeserializeOwned + 'static>(
+        &self,
+        name: &str,
+        retry: &RetryOptions,
+        input: impl Serialize,
+    ) -> Task<O> {
+        self.call(
+            TaskKind::Activity,
+            name,
+            Some(retry.clone()),
+            &input,
+            schedule_task(name),
+        )
+    }
+
+    /// Starts orchestrator `name` as a sub-orchestration and returns the task of its output.
+    /// With `instance_id` `None` the host derives a deterministic id from this instance's.
+    pub fn call_sub_orchestrator<O: DeserializeOwned + 'static>(
+        &self,
+        name: &str,
+        instance_id: Option<&str>,
+        input: impl Serialize,
+    ) -> Task<O> {
+        self.call(
+            TaskKind::SubOrchestration,
+            name,
+            None,
+            &input,
+            call_sub_orchestration(name, instance_id),
+        )
+    }
+
+    /// Like [`call_sub_orchestrator`](Self::call_sub_orchestrator), retrying failed attempts
+    /// as `retry` says.
+    pub fn call_sub_orchestrator_with_retry<O: DeserializeOwned + 'static>(
+        &self,
+        name: &str,
+        instance_id: Option<&str>,
+        retry: &RetryOptions,
+        input: impl Serialize,
+    ) -> Task<O> {
+        self.call(
+            TaskKind::SubOrchestration,
+            name,
+            Some(retry.clone()),
+            &input,
+            call_sub_orchestration(name, instance_id),
+        )
+    }
+
+    /// Creates a durable timer that fires at `fire_at`. Compute the time from
+    /// [`current_utc_datetime`](Self::current_utc_datetime), never from the wall clock.
+    pub fn create_timer(&self, fire_at: SystemTime) -> Task<()> {
+        let fired = self.timer_at(from_system_time(fire_at));
+        Task::new(async move {
+            // A timer's outcome carries nothing; only that it came matters.
+            let _ = fired.await;
+            Ok(())
+        })
+    }
+
+    /// Waits for an external event named `name` (case-insensitive) and decodes its payload.
+    ///
+    /// Events raised before anyone waits for them are kept and handed out in arrival order;
+    /// of several waiters for one name, the oldest gets the next event.
+    pub fn wait_for_external_event<T: DeserializeOwned + 'static>(&self, name: &str) -> Task<T> {
+        let waiter = State::wait(&self.state, name);
+        let name = name.to_owned();
+        Task::new(async move {
+            let event = waiter.await;
+            json::decode(event.input.as_deref())
+                .map_err(|error| TaskError::decode(TaskKind::ExternalEvent, &name, &error))
+        })
+    }
+
+    /// Sends event `name` with `input` to orchestration `instance_id`, without waiting.
+    pub fn send_event(&self, instance_id: &str, name: &str, input: impl Serialize) {
+        let Some(input) = self.encode(&input, "the event payload") else {
+            return;
+        };
+        self.state
+            .borrow_mut()
+            .issue(ActionKind::SendEvent(SendEvent {
+                instance_id: instance_id.to_owned(),
+                name: name.to_owned(),
+                input: Some(input),
+            }));
+    }
+
+    /// Sets the custom status that clients see while the orchestration runs; any value that
+    /// serializes to JSON.
+    pub fn set_custom_status(&self, status: &(impl Serialize + ?Sized)) {
+        if let Some(status) = self.encode(status, "the custom status") {
+            self.state.borrow_mut().custom_status = Some(status);
+        }
+    }
+
+    /// Restarts the orchestration with `input` once the orchestrator returns (whatever it
+    /// returns). External events that arrived but were never waited for are handed to the
+    /// new execution. Use it to keep the history of an eternal orchestration short.
+    pub fn continue_as_new(&self, input: impl Serialize) {
+        if let Some(input) = self.encode(&input, "the continue-as-new input") {
+            self.state.borrow_mut().continue_as_new = Some(input);
+        }
+    }
+
+    /// [`task_all`](crate::task_all) as a method.
+    pub fn task_all<T>(&self, tasks: impl IntoIterator<Item = Task<T>>) -> TaskAll<T> {
+        crate::task_all(tasks)
+    }
+
+    /// [`task_any`](crate::task_any) as a method.
+    pub fn task_any<T>(&self, tasks: impl IntoIterator<Item = Task<T>>) -> TaskAny<T> {
+        crate::task_any(tasks)
+    }
+
+    fn now(&self) -> Micros {
+        self.state.borrow().now
+    }
+
+    fn timer_at(&self, fire_at: Micros) -> Completion {
+        State::schedule(
+            &self.state,
+            ActionKind::CreateTimer(CreateTimer { fire_at }),
+            PendingKind::Timer,
+        )
+    }
+
+    /// Encodes a value that no task reports on; a failure fails the orchestration.
+    fn encode(&self, value: &(impl Serialize + ?Sized), what: &str) -> Option<String> {
+        match json::encode(value) {
+            Ok(json) => Some(json),
+            Err(error) => {
+                let mut state = self.state.borrow_mut();
+                state.fatal.get_or_insert_with(|| {
+                    Error::new(
+                        SERIALIZATION_ERROR,
+                        format!("{what} could not be encoded as JSON: {error}"),
+                    )
+                });
+                None
+            }
+        }
+    }
+
+    /// Issues an activity or sub-orchestration call (the action made by `action` from the
+    /// encoded input), retrying as `retry` says, and decodes its result.
+    fn call<O: DeserializeOwned + 'static>(
+        &self,
+        kind: TaskKind,
+        name: &str,
+        retry: Option<RetryOptions>,
+        input: &impl Serialize,
+        action: impl Fn(&str) -> ActionKind + 'static,
+    ) -> Task<O> {
+        let input = match json::encode(input) {
+            Ok(input) => input,
+            Err(error) => return Task::ready(Err(TaskError::encode(kind, name, &error))),
+        };
+        let pending = match kind {
+            TaskKind::SubOrchestration => PendingKind::SubOrchestration,
+            _ => PendingKind::Activity,
+        };
+        let mut attempt = State::schedule(&self.state, action(&input), pending);
+        let first_attempt_at = self.now();
+        let ctx = self.clone();
+        let name = name.to_owned();
+        Task::new(async move {
+            let mut attempts = 1;
+            loop {
+                let failure = match attempt.await {
+                    Ok(result) => {
+                        return json::decode(result.as_deref())
+                            .map_err(|error| TaskError::decode(kind, &name, &error));
+                    }
+                    Err(failure) => failure,
+                };
+                let retry_at = retry
+                    .as_ref()
+                    .and_then(|retry| retry.retry_at(attempts, first_attempt_at, ctx.now()));
+                let Some(retry_at) = retry_at else {
+                    return Err(TaskError::failed(kind, &name, failure));
+                };
+                let _ = ctx.timer_at(retry_at).await;
+                attempt = State::schedule(&ctx.state, action(&input), pending);
+                attempts += 1;
+            }
+        })
+    }
+}
+
+fn schedule_task(name: &str) -> impl Fn(&str) -> ActionKind + 'static {
+    let name = name.to_owned();
+    move |input| {
+        ActionKind::ScheduleTask(ScheduleTask {
+            name: name.clone(),
+            input: Some(input.to_owned()),
+        })
+    }
+}
+
+fn call_sub_orchestration(
+    name: &str,
+    instance_id: Option<&str>,
+) -> impl Fn(&str) -> ActionKind + 'static {
+    let name = name.to_owned();
+    let instance_id = instance_id.map(str::to_owned);
+    move |input| {
+        ActionKind::CallSubOrchestration(CallSubOrchestration {
+            name: name.clone(),
+            instance_id: instance_id.clone(),
+            input: Some(input.to_owned()),
+        })
+    }
+}
+
+impl std::fmt::Debug for OrchestrationContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.state.borrow();
+        f.debug_struct("OrchestrationContext")
+            .field("name", &state.name)
+            .field("instance_id", &state.instance_id)
+            .field("is_replaying", &state.is_replaying)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,149 @@
+//! The function registry an app exports: orchestrators and activities by name.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::activity::{ActivityContext, ActivityHandler};
+use crate::bindings::registry::{FunctionInfo, FunctionKind};
+use crate::bindings::types::{self, FailureDetails};
+use crate::context::OrchestrationContext;
+use crate::error::{Error, SERIALIZATION_ERROR};
+use crate::json;
+
+/// An orchestrator's run, with its output already encoded as JSON.
+pub(crate) type OrchestratorFuture = Pin<Box<dyn Future<Output = Result<Option<String>, Error>>>>;
+
+/// A registered orchestrator: starts a run for a context.
+pub(crate) type OrchestratorFn = Arc<dyn Fn(OrchestrationContext) -> OrchestratorFuture + Send + Sync>;
+
+/// A function that can serve as an orchestrator: an
+/// `async fn(OrchestrationContext) -> Result<T, E>` with `T: Serialize`, `E: Into<Error>`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be an orchestrator",
+    label = "not an orchestrator function",
+    note = "an orchestrator is an `async fn(OrchestrationContext) -> Result<T, E>` with `T: Serialize` and `E: Into<durable_sdk::Error>`"
+)]
+pub trait OrchestratorHandler: Send + Sync + 'static {
+    /// Starts a run; the output is encoded as JSON when the run returns.
+    fn start(&self, context: OrchestrationContext) -> OrchestratorFuture;
+}
+
+impl<F, Fut, T, E> OrchestratorHandler for F
+where
+    F: Fn(OrchestrationContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<T, E>> + 'static,
+    T: Serialize,
+    E: Into<Error>,
+{
+    fn start(&self, context: OrchestrationContext) -> OrchestratorFuture {
+        let run = self(context);
+        Box::pin(async move {
+            let output = run.await.map_err(Into::into)?;
+            json::encode(&output).map(Some).map_err(|error| {
+                Error::new(
+                    SERIALIZATION_ERROR,
+                    format!("the orchestrator output could not be encoded as JSON: {error}"),
+                )
+            })
+        })
+    }
+}
+
+type ActivityFn = Arc<dyn Fn(ActivityContext, Option<&str>) -> Result<Option<String>, Error> + Send + Sync>;
+
+/// The orchestrators and activities of an app, by name. [`export!`](crate::export) builds
+/// one; authors rarely need it directly.
+#[derive(Default)]
+pub struct Registry {
+    orchestrators: BTreeMap<String, OrchestratorFn>,
+    activities: BTreeMap<String, ActivityFn>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers an orchestrator.
+    ///
+    /// # Panics
+    ///
+    /// If a function of that name is already registered.
+    pub fn orchestrator(&mut self, name: &str, handler: impl OrchestratorHandler) -> &mut Self {
+        self.check_unique(name);
+        self.orchestrators.insert(
+            name.to_owned(),
+            Arc::new(move |context| handler.start(context)),
+        );
+        self
+    }
+
+    /// Registers an activity.
+    ///
+    /// # Panics
+    ///
+    /// If a function of that name is already registered.
+    pub fn activity<Args>(&mut self, name: &str, handler: impl ActivityHandler<Args>) -> &mut Self {
+        self.check_unique(name);
+        self.activities.insert(
+            name.to_owned(),
+            Arc::new(move |context, input| handler.call(context, input)),
+        );
+        self
+    }
+
+    fn check_unique(&self, name: &str) {
+        assert!(
+            !self.orchestrators.contains_key(name) && !self.activities.contains_key(name),
+            "durable function '{name}' is registered twice"
+        );
+    }
+
+    pub(crate) fn orchestrator_fn(&self, name: &str) -> Option<OrchestratorFn> {
+        self.orchestrators.get(name).cloned()
+    }
+
+    /// Every function, orchestrators first, each kind sorted by name.
+    pub(crate) fn functions(&self) -> Vec<FunctionInfo> {
+        let orchestrators = self.orchestrators.keys().map(|name| FunctionInfo {
+            name: name.clone(),
+            kind: FunctionKind::Orchestrator,
+        });
+        let activities = self.activities.keys().map(|name| FunctionInfo {
+            name: name.clone(),
+            kind: FunctionKind::Activity,
+        });
+        orchestrators.chain(activities).collect()
+    }
+
+    /// Runs activity `name`.
+    pub(crate) fn run_activity(
+        &self,
+        name: &str,
+        input: Option<&str>,
+        context: types::ActivityContext,
+    ) -> Result<Option<String>, FailureDetails> {
+        let Some(activity) = self.activities.get(name) else {
+            return Err(FailureDetails {
+                error_type: "ActivityNotFound".to_owned(),
+                message: format!("this app has no activity named '{name}'"),
+                details: None,
+            });
+        };
+        activity(context.into(), input).map_err(Error::into_failure)
+    }
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("orchestrators", &self.orchestrators.keys())
+            .field("activities", &self.activities.keys())
+            .finish()
+    }
+}

@@ -1,0 +1,626 @@
+//! Deterministic replay: from history and guest actions to new history, or a
+//! nondeterminism error.
+//!
+//! Pure functions over [`crate::history`] types: no tokio, wasmtime, redb or hyper, so
+//! every rule here is tested on histories built in code.
+//!
+//! An execution's history is a sequence of *episodes*. Each episode is
+//! `OrchestratorStarted`, the inbound events it delivered (`ExecutionStarted`,
+//! completions, raised events, ...), the events recorded for the actions the
+//! orchestrator returned (`TaskScheduled`, `TimerCreated`, ...), possibly
+//! `ExecutionCompleted`, and `OrchestratorCompleted`. To rebuild a lost orchestration
+//! the runtime feeds it each recorded episode's inbound events again and checks, with
+//! [`check_replayed_episode`], that it returns the recorded actions.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::history::{
+    Action, ActionKind, CarriedEvent, CompletionStatus, EpisodeResult, EventKind, FailureDetails, HistoryEvent,
+    Message, ParentInstance, RuntimeStatus, Timestamp,
+};
+
+/// A task the orchestration is waiting for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PendingTask {
+    /// An activity, by name.
+    Activity(String),
+    /// A durable timer.
+    Timer,
+    /// A sub-orchestration, by name.
+    SubOrchestration(String),
+}
+
+/// What replay knows about one execution, folded from its history event by event.
+///
+/// Kept beside the live orchestration in the instance cache, so a step never re-reads
+/// the history.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ExecutionState {
+    /// The orchestrator's name, once `ExecutionStarted` is seen.
+    pub name: String,
+    /// The execution's input.
+    pub input: Option<String>,
+    /// Set for sub-orchestrations.
+    pub parent: Option<ParentInstance>,
+    /// True once `ExecutionStarted` is in the history.
+    pub started: bool,
+    /// True once `ExecutionCompleted` is in the history.
+    pub finished: bool,
+    /// True between `ExecutionSuspended` and `ExecutionResumed`.
+    pub suspended: bool,
+    /// The sequence number the next new action must carry.
+    pub next_action_id: i32,
+    /// Scheduled tasks without a completion, by sequence number.
+    pub pending: BTreeMap<i32, PendingTask>,
+    /// Number of events in the history.
+    pub history_len: usize,
+}
+
+impl ExecutionState {
+    /// Folds a whole history.
+    pub fn from_history<'a>(history: impl IntoIterator<Item = &'a HistoryEvent>) -> Self {
+        let mut state = ExecutionState::default();
+        for event in history {
+            state.observe(event);
+        }
+        state
+    }
+
+    /// Updates the state with one event appended to the history.
+    pub fn observe(&mut self, event: &HistoryEvent) {
+        self.history_len += 1;
+        match &event.kind {
+            EventKind::ExecutionStarted { name, input, parent, .. } => {
+                self.started = true;
+                self.name = name.clone();
+                self.input = input.clone();
+                self.parent = parent.clone();
+            }
+            EventKind::TaskScheduled { name, .. } => self.schedule(event.event_id, PendingTask::Activity(name.clone())),
+            EventKind::TimerCreated { .. } => self.schedule(event.event_id, PendingTask::Timer),
+            EventKind::SubOrchestrationInstanceCreated { name, .. } => {
+                self.schedule(event.event_id, PendingTask::SubOrchestration(name.clone()))
+            }
+            EventKind::EventSent { .. } => self.next_action_id = self.next_action_id.max(event.event_id + 1),
+            EventKind::TaskCompleted { task_scheduled_id, .. }
+            | EventKind::TaskFailed { task_scheduled_id, .. }
+            | EventKind::SubOrchestrationInstanceCompleted { task_scheduled_id, .. }
+            | EventKind::SubOrchestrationInstanceFailed { task_scheduled_id, .. }
+            | EventKind::TimerFired { timer_id: task_scheduled_id, .. } => {
+                self.pending.remove(task_scheduled_id);
+            }
+            EventKind::ExecutionSuspended { .. } => self.suspended = true,
+            EventKind::ExecutionResumed { .. } => self.suspended = false,
+            EventKind::ExecutionCompleted { .. } => self.finished = true,
+            EventKind::OrchestratorStarted
+            | EventKind::OrchestratorCompleted
+            | EventKind::EventRaised { .. }
+            | EventKind::ContinueAsNew { .. }
+            | EventKind::ExecutionTerminated { .. } => {}
+        }
+    }
+
+    fn schedule(&mut self, id: i32, task: PendingTask) {
+        self.pending.insert(id, task);
+        self.next_action_id = self.next_action_id.max(id + 1);
+    }
+
+    /// Whether `event` completes a task this execution is waiting for.
+    fn completes_pending(&self, event: &EventKind) -> bool {
+        match event {
+            EventKind::TaskCompleted { task_scheduled_id, .. } | EventKind::TaskFailed { task_scheduled_id, .. } => {
+                matches!(self.pending.get(task_scheduled_id), Some(PendingTask::Activity(_)))
+            }
+            EventKind::TimerFired { timer_id, .. } => matches!(self.pending.get(timer_id), Some(PendingTask::Timer)),
+            EventKind::SubOrchestrationInstanceCompleted { task_scheduled_id, .. }
+            | EventKind::SubOrchestrationInstanceFailed { task_scheduled_id, .. } => {
+                matches!(self.pending.get(task_scheduled_id), Some(PendingTask::SubOrchestration(_)))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Whether an event records an action the orchestrator returned (rather than something
+/// delivered to it).
+pub fn is_action_event(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::TaskScheduled { .. }
+            | EventKind::TimerCreated { .. }
+            | EventKind::SubOrchestrationInstanceCreated { .. }
+            | EventKind::EventSent { .. }
+            | EventKind::ExecutionCompleted { status: CompletionStatus::Completed | CompletionStatus::Failed, .. }
+    )
+}
+
+/// One recorded episode, split for replay.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordedEpisode {
+    /// The events to feed the orchestration again, `OrchestratorStarted` first.
+    pub inbound: Vec<HistoryEvent>,
+    /// The events that recorded its actions, in order.
+    pub actions: Vec<HistoryEvent>,
+}
+
+/// Splits a history into its episodes.
+pub fn recorded_episodes(history: &[HistoryEvent]) -> Vec<RecordedEpisode> {
+    let mut episodes: Vec<RecordedEpisode> = Vec::new();
+    for event in history {
+        match &event.kind {
+            EventKind::OrchestratorStarted => {
+                episodes.push(RecordedEpisode { inbound: vec![event.clone()], actions: Vec::new() })
+            }
+            EventKind::OrchestratorCompleted => {}
+            kind => {
+                if episodes.is_empty() {
+                    // Defensive: a history that does not open with OrchestratorStarted still replays.
+                    episodes.push(RecordedEpisode { inbound: Vec::new(), actions: Vec::new() });
+                }
+                let episode = episodes.last_mut().expect("pushed above");
+                if is_action_event(kind) {
+                    episode.actions.push(event.clone());
+                } else {
+                    episode.inbound.push(event.clone());
+                }
+            }
+        }
+    }
+    episodes
+}
+
+/// The orchestrator did not do what its history says it did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Nondeterminism {
+    /// The episode (0-based) in which replay diverged.
+    pub episode: usize,
+    /// The history's event at that point, described; `None` if the orchestrator did more
+    /// than the history records.
+    pub recorded: Option<String>,
+    /// The orchestrator's action at that point, described; `None` if it did less.
+    pub returned: Option<String>,
+}
+
+impl fmt::Display for Nondeterminism {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "nondeterministic orchestrator: replaying episode {}, ", self.episode)?;
+        match (&self.recorded, &self.returned) {
+            (Some(recorded), Some(returned)) => {
+                write!(f, "the history has {recorded} but the orchestrator now returned {returned}")
+            }
+            (Some(recorded), None) => write!(f, "the history has {recorded} but the orchestrator now did not issue it"),
+            (None, Some(returned)) => {
+                write!(f, "the orchestrator now returned {returned}, which the history does not have")
+            }
+            (None, None) => write!(f, "the orchestrator diverged"),
+        }
+    }
+}
+
+impl std::error::Error for Nondeterminism {}
+
+fn describe_event(event: &HistoryEvent) -> String {
+    let what = match &event.kind {
+        EventKind::TaskScheduled { name, .. } => format!("TaskScheduled '{name}'"),
+        EventKind::TimerCreated { fire_at } => format!("TimerCreated at {fire_at}"),
+        EventKind::SubOrchestrationInstanceCreated { name, .. } => format!("SubOrchestrationInstanceCreated '{name}'"),
+        EventKind::EventSent { instance_id, name, .. } => format!("EventSent '{name}' to '{instance_id}'"),
+        EventKind::ExecutionCompleted { status, .. } => format!("ExecutionCompleted ({status:?})"),
+        other => other.type_name().to_owned(),
+    };
+    if event.event_id >= 0 { format!("{what} (sequence number {})", event.event_id) } else { what }
+}
+
+fn describe_action(action: &Action) -> String {
+    if action.id >= 0 { format!("{} (sequence number {})", action.describe(), action.id) } else { action.describe() }
+}
+
+fn action_matches(recorded: &HistoryEvent, returned: &Action) -> bool {
+    if recorded.event_id != returned.id && recorded.event_id >= 0 {
+        return false;
+    }
+    match (&recorded.kind, &returned.kind) {
+        (EventKind::TaskScheduled { name: a, .. }, ActionKind::ScheduleTask { name: b, .. }) => a == b,
+        (EventKind::TimerCreated { .. }, ActionKind::CreateTimer { .. }) => true,
+        (
+            EventKind::SubOrchestrationInstanceCreated { name: a, instance_id: recorded_id, .. },
+            ActionKind::CallSubOrchestration { name: b, instance_id, .. },
+        ) => a == b && instance_id.as_ref().is_none_or(|id| id == recorded_id),
+        (
+            EventKind::EventSent { instance_id: a, name: n, .. },
+            ActionKind::SendEvent { instance_id: b, name: m, .. },
+        ) => a == b && n == m,
+        (EventKind::ExecutionCompleted { status: CompletionStatus::Completed, .. }, ActionKind::Complete { .. }) => {
+            true
+        }
+        (EventKind::ExecutionCompleted { status: CompletionStatus::Failed, .. }, ActionKind::Fail { .. }) => true,
+        _ => false,
+    }
+}
+
+/// Checks that replaying episode `episode` returned exactly the recorded actions.
+pub fn check_replayed_episode(
+    episode: usize,
+    recorded: &[HistoryEvent],
+    returned: &[Action],
+) -> Result<(), Nondeterminism> {
+    for position in 0..recorded.len().max(returned.len()) {
+        let (recorded, returned) = (recorded.get(position), returned.get(position));
+        let matches = match (recorded, returned) {
+            (Some(recorded), Some(returned)) => action_matches(recorded, returned),
+            _ => false,
+        };
+        if !matches {
+            return Err(Nondeterminism {
+                episode,
+                recorded: recorded.map(describe_event),
+                returned: returned.map(describe_action),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// What to do with one inbox message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// Deliver it in this episode (it becomes history).
+    Accept,
+    /// Remove it unread: stale, duplicate, or for a finished execution.
+    Drop,
+    /// Leave it in the inbox for a later episode (the instance is suspended).
+    Defer,
+}
+
+/// The decision about a batch of inbox messages.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Triage {
+    /// One disposition per message, in order.
+    pub dispositions: Vec<Disposition>,
+    /// The accepted events, in order.
+    pub accepted: Vec<HistoryEvent>,
+    /// Set when a client terminated the instance; carries the reason.
+    pub terminate: Option<Option<String>>,
+    /// Whether the orchestrator must run: something it waits for arrived and it is not
+    /// suspended.
+    pub run_orchestrator: bool,
+}
+
+impl Triage {
+    /// True if the batch changes nothing and needs no history.
+    pub fn is_noop(&self) -> bool {
+        self.accepted.is_empty() && self.terminate.is_none()
+    }
+}
+
+/// Decides which inbox messages an episode of `state` (execution `execution_id`) takes.
+///
+/// Suspend, resume and terminate are applied first, in order; while the execution ends the
+/// batch suspended, every other message stays in the inbox, so nothing raised during a
+/// suspension is lost.
+pub fn triage(state: &ExecutionState, execution_id: u64, messages: &[Message]) -> Triage {
+    let mut dispositions = vec![Disposition::Drop; messages.len()];
+    let mut accepted_at: Vec<usize> = Vec::new();
+    let mut terminate = None;
+    let mut suspended = state.suspended;
+    let current = |message: &Message| message.execution_id.is_none_or(|id| id == execution_id);
+
+    if !state.finished {
+        for (index, message) in messages.iter().enumerate() {
+            if !current(message) || terminate.is_some() {
+                continue;
+            }
+            match &message.event.kind {
+                EventKind::ExecutionTerminated { reason } => terminate = Some(reason.clone()),
+                EventKind::ExecutionSuspended { .. } if !suspended => {
+                    suspended = true;
+                    dispositions[index] = Disposition::Accept;
+                    accepted_at.push(index);
+                }
+                EventKind::ExecutionResumed { .. } if suspended => {
+                    suspended = false;
+                    dispositions[index] = Disposition::Accept;
+                    accepted_at.push(index);
+                }
+                _ => {}
+            }
+        }
+    }
+    if terminate.is_some() {
+        return Triage { dispositions: vec![Disposition::Drop; messages.len()], accepted: Vec::new(), terminate, run_orchestrator: false };
+    }
+
+    let mut started = state.started;
+    let mut seen_completions: Vec<i32> = Vec::new();
+    let mut run_orchestrator = false;
+    if !state.finished {
+        for (index, message) in messages.iter().enumerate() {
+            if !current(message) || dispositions[index] == Disposition::Accept {
+                continue;
+            }
+            let kind = &message.event.kind;
+            let deliverable = match kind {
+                EventKind::ExecutionStarted { .. } => {
+                    let first = !started;
+                    started = true;
+                    first
+                }
+                EventKind::EventRaised { .. } => true,
+                EventKind::TaskCompleted { task_scheduled_id: id, .. }
+                | EventKind::TaskFailed { task_scheduled_id: id, .. }
+                | EventKind::SubOrchestrationInstanceCompleted { task_scheduled_id: id, .. }
+                | EventKind::SubOrchestrationInstanceFailed { task_scheduled_id: id, .. }
+                | EventKind::TimerFired { timer_id: id, .. } => {
+                    let fresh = state.completes_pending(kind) && !seen_completions.contains(id);
+                    seen_completions.push(*id);
+                    fresh
+                }
+                _ => false,
+            };
+            if !deliverable {
+                continue;
+            }
+            if suspended || !started {
+                dispositions[index] = Disposition::Defer;
+            } else {
+                dispositions[index] = Disposition::Accept;
+                accepted_at.push(index);
+                run_orchestrator = true;
+            }
+        }
+    }
+    accepted_at.sort_unstable();
+    let accepted = accepted_at.iter().map(|&index| messages[index].event.clone()).collect();
+    Triage { dispositions, accepted, terminate: None, run_orchestrator }
+}
+
+/// A change the runtime must make outside the instance's own history.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// Queue an activity work item.
+    ScheduleActivity {
+        /// The task's sequence number.
+        task_id: i32,
+        /// The activity's name.
+        name: String,
+        /// Its input.
+        input: Option<String>,
+    },
+    /// Register a durable timer.
+    CreateTimer {
+        /// The timer's sequence number.
+        timer_id: i32,
+        /// When it fires.
+        fire_at: Timestamp,
+    },
+    /// Create a child instance.
+    StartSubOrchestration {
+        /// The task's sequence number in the parent.
+        task_id: i32,
+        /// The child orchestrator's name.
+        name: String,
+        /// The child's instance id.
+        instance_id: String,
+        /// Its input.
+        input: Option<String>,
+    },
+    /// Deliver an event to another instance (dropped if there is none).
+    SendEvent {
+        /// The target instance.
+        instance_id: String,
+        /// The event's name.
+        name: String,
+        /// Its payload.
+        input: Option<String>,
+    },
+    /// Report this sub-orchestration's end to its parent.
+    NotifyParent {
+        /// The parent.
+        parent: ParentInstance,
+        /// `SubOrchestrationInstanceCompleted` or `SubOrchestrationInstanceFailed`.
+        event: EventKind,
+    },
+    /// Replace this execution's history with a new execution.
+    ContinueAsNew {
+        /// The next execution's input.
+        input: Option<String>,
+        /// Raised events the next execution receives first.
+        carried_events: Vec<CarriedEvent>,
+    },
+}
+
+/// The result of one new episode: history to append, effects, and the new status.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpisodeOutcome {
+    /// Events to append to the history, `OrchestratorStarted` first.
+    pub new_history: Vec<HistoryEvent>,
+    /// Effects outside the history.
+    pub effects: Vec<Effect>,
+    /// The instance's status after the episode (`ContinuedAsNew` means: restart).
+    pub status: RuntimeStatus,
+    /// The output (JSON) when completed, or the termination reason.
+    pub output: Option<String>,
+    /// Why it failed.
+    pub failure: Option<FailureDetails>,
+    /// The custom status after the episode; `None` leaves the stored one unchanged.
+    pub custom_status: Option<String>,
+}
+
+/// The orchestrator returned an action the host cannot accept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvalidAction(pub String);
+
+impl fmt::Display for InvalidAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid action from orchestrator: {}", self.0)
+    }
+}
+
+impl std::error::Error for InvalidAction {}
+
+/// The id a sub-orchestration gets when the orchestrator names none.
+pub fn default_sub_orchestration_id(parent_instance_id: &str, task_id: i32) -> String {
+    format!("{parent_instance_id}:{task_id}")
+}
+
+/// Builds the outcome of a new episode from the accepted events and what the
+/// orchestrator returned for them (`None` if it was not run).
+pub fn finish_episode(
+    instance_id: &str,
+    state: &ExecutionState,
+    now: Timestamp,
+    accepted: Vec<HistoryEvent>,
+    returned: Option<EpisodeResult>,
+) -> Result<EpisodeOutcome, InvalidAction> {
+    let mut new_history = Vec::with_capacity(accepted.len() + 4);
+    new_history.push(HistoryEvent::new(now, EventKind::OrchestratorStarted));
+    let mut suspended = state.suspended;
+    for event in &accepted {
+        match event.kind {
+            EventKind::ExecutionSuspended { .. } => suspended = true,
+            EventKind::ExecutionResumed { .. } => suspended = false,
+            _ => {}
+        }
+    }
+    new_history.extend(accepted);
+    let mut outcome = EpisodeOutcome {
+        new_history,
+        effects: Vec::new(),
+        status: if suspended { RuntimeStatus::Suspended } else { RuntimeStatus::Running },
+        output: None,
+        failure: None,
+        custom_status: None,
+    };
+    let Some(returned) = returned else {
+        outcome.new_history.push(HistoryEvent::new(now, EventKind::OrchestratorCompleted));
+        return Ok(outcome);
+    };
+    outcome.custom_status = returned.custom_status;
+    let mut next_id = state.next_action_id;
+    for action in returned.actions {
+        if action.id >= 0 {
+            if action.id != next_id {
+                return Err(InvalidAction(format!(
+                    "{} carries sequence number {} where {next_id} was expected",
+                    action.describe(),
+                    action.id
+                )));
+            }
+            next_id += 1;
+        }
+        let id = action.id;
+        let scheduled = |kind| HistoryEvent { event_id: id, timestamp: now, kind };
+        match action.kind {
+            ActionKind::ScheduleTask { name, input } => {
+                outcome.new_history.push(scheduled(EventKind::TaskScheduled { name: name.clone(), input: input.clone() }));
+                outcome.effects.push(Effect::ScheduleActivity { task_id: id, name, input });
+            }
+            ActionKind::CreateTimer { fire_at } => {
+                outcome.new_history.push(scheduled(EventKind::TimerCreated { fire_at }));
+                outcome.effects.push(Effect::CreateTimer { timer_id: id, fire_at });
+            }
+            ActionKind::CallSubOrchestration { name, instance_id: child, input } => {
+                let child = child.unwrap_or_else(|| default_sub_orchestration_id(instance_id, id));
+                outcome.new_history.push(scheduled(EventKind::SubOrchestrationInstanceCreated {
+                    name: name.clone(),
+                    instance_id: child.clone(),
+                    input: input.clone(),
+                }));
+                outcome.effects.push(Effect::StartSubOrchestration { task_id: id, name, instance_id: child, input });
+            }
+            ActionKind::SendEvent { instance_id: target, name, input } => {
+                outcome.new_history.push(scheduled(EventKind::EventSent {
+                    instance_id: target.clone(),
+                    name: name.clone(),
+                    input: input.clone(),
+                }));
+                outcome.effects.push(Effect::SendEvent { instance_id: target, name, input });
+            }
+            ActionKind::Complete { result } => {
+                complete(&mut outcome, state, now, CompletionStatus::Completed, result, None);
+                break;
+            }
+            ActionKind::Fail { failure } => {
+                complete(&mut outcome, state, now, CompletionStatus::Failed, None, Some(failure));
+                break;
+            }
+            ActionKind::ContinueAsNew { input, carried_events } => {
+                outcome.status = RuntimeStatus::ContinuedAsNew;
+                outcome.effects.push(Effect::ContinueAsNew { input, carried_events });
+                break;
+            }
+        }
+    }
+    outcome.new_history.push(HistoryEvent::new(now, EventKind::OrchestratorCompleted));
+    Ok(outcome)
+}
+
+fn complete(
+    outcome: &mut EpisodeOutcome,
+    state: &ExecutionState,
+    now: Timestamp,
+    status: CompletionStatus,
+    result: Option<String>,
+    failure: Option<FailureDetails>,
+) {
+    outcome.new_history.push(HistoryEvent::new(
+        now,
+        EventKind::ExecutionCompleted { status, result: result.clone(), failure: failure.clone() },
+    ));
+    if let Some(parent) = &state.parent {
+        let task_scheduled_id = parent.task_scheduled_id;
+        let event = match &failure {
+            None => EventKind::SubOrchestrationInstanceCompleted { task_scheduled_id, result: result.clone() },
+            Some(failure) => EventKind::SubOrchestrationInstanceFailed { task_scheduled_id, failure: failure.clone() },
+        };
+        outcome.effects.push(Effect::NotifyParent { parent: parent.clone(), event });
+    }
+    outcome.status = status.into();
+    outcome.output = result;
+    outcome.failure = failure;
+}
+
+/// The outcome of an episode that ends the execution without the orchestrator deciding:
+/// a client terminated it (`failure` is `None`, `reason` the termination reason) or the
+/// host failed it (nondeterminism, a trap, an invalid action).
+pub fn end_episode(
+    state: &ExecutionState,
+    now: Timestamp,
+    accepted: Vec<HistoryEvent>,
+    reason: Option<String>,
+    failure: Option<FailureDetails>,
+) -> EpisodeOutcome {
+    let mut new_history = vec![HistoryEvent::new(now, EventKind::OrchestratorStarted)];
+    new_history.extend(accepted);
+    let mut outcome = EpisodeOutcome {
+        new_history,
+        effects: Vec::new(),
+        status: RuntimeStatus::Running,
+        output: None,
+        failure: None,
+        custom_status: None,
+    };
+    match failure {
+        None => {
+            let reason_json = reason.map(|reason| serde_json::Value::String(reason).to_string());
+            outcome
+                .new_history
+                .push(HistoryEvent::new(now, EventKind::ExecutionTerminated { reason: reason_json.clone() }));
+            let terminated = FailureDetails::host("Terminated", "the instance was terminated");
+            complete(&mut outcome, state, now, CompletionStatus::Terminated, reason_json, None);
+            if let Some(Effect::NotifyParent { event, .. }) = outcome.effects.last_mut() {
+                *event = EventKind::SubOrchestrationInstanceFailed {
+                    task_scheduled_id: state.parent.as_ref().map_or(-1, |parent| parent.task_scheduled_id),
+                    failure: terminated,
+                };
+            }
+        }
+        Some(failure) => complete(&mut outcome, state, now, CompletionStatus::Failed, None, Some(failure)),
+    }
+    outcome.new_history.push(HistoryEvent::new(now, EventKind::OrchestratorCompleted));
+    outcome
+}
+
+#[cfg(test)]
+mod tests;

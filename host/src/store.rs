@@ -1,0 +1,484 @@
+//! The redb schema and every transaction.
+//!
+//! Invariants:
+//! 1. Every write is applied by [`Store::apply`], and one call is one write transaction:
+//!    all effects of an orchestration step (history, inbox removals, work items, timers,
+//!    messages to other instances, the instance row) commit together or not at all.
+//! 2. A step commits only if the instance row still carries the step's execution id;
+//!    otherwise it is [`Rejection::Stale`] and writes nothing.
+//! 3. Ids (execution ids, inbox, work-item and timer keys) come from one counter whose
+//!    high-water mark is written in every transaction, so no id is ever reused.
+//! 4. Work items and timers stay in their tables until the transaction that delivers their
+//!    result removes them: activities run at least once, steps happen exactly once.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+use crate::history::{EventKind, HistoryEvent, InstanceRecord, Message, RuntimeStatus, Timestamp};
+
+/// instance id -> [`InstanceRecord`]
+const INSTANCES: TableDefinition<&str, &[u8]> = TableDefinition::new("instances");
+/// (instance id, position) -> [`HistoryEvent`] of the current execution
+const HISTORY: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("history");
+/// (instance id, arrival key) -> [`Message`]
+const INBOX: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("inbox");
+/// key -> [`ActivityWorkItem`]
+const WORK_ITEMS: TableDefinition<u64, &[u8]> = TableDefinition::new("work_items");
+/// (fire at, key) -> [`TimerItem`]
+const TIMERS: TableDefinition<(i64, u64), &[u8]> = TableDefinition::new("timers");
+/// name -> counter
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const NEXT_ID: &str = "next_id";
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// redb failed (I/O, corruption, ...).
+    #[error("storage error: {0}")]
+    Redb(#[from] redb::Error),
+    /// A stored row could not be decoded.
+    #[error("corrupt {table} row: {source}")]
+    Corrupt {
+        /// The table.
+        table: &'static str,
+        /// The decoding error.
+        source: serde_json::Error,
+    },
+}
+
+macro_rules! redb_error_into_store_error {
+    ($($error:ty),*) => {$(
+        impl From<$error> for StoreError {
+            fn from(error: $error) -> Self {
+                StoreError::Redb(error.into())
+            }
+        }
+    )*};
+}
+redb_error_into_store_error!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+fn corrupt(table: &'static str) -> impl FnOnce(serde_json::Error) -> StoreError {
+    move |source| StoreError::Corrupt { table, source }
+}
+
+/// An activity waiting to run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActivityWorkItem {
+    /// The orchestration that scheduled it.
+    pub instance_id: String,
+    /// That orchestration's execution.
+    pub execution_id: u64,
+    /// The task's sequence number.
+    pub task_id: i32,
+    /// The activity's name.
+    pub name: String,
+    /// Its input (JSON).
+    pub input: Option<String>,
+}
+
+/// A durable timer waiting to fire.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TimerItem {
+    /// The orchestration that created it.
+    pub instance_id: String,
+    /// That orchestration's execution.
+    pub execution_id: u64,
+    /// The timer's sequence number.
+    pub timer_id: i32,
+    /// When it fires.
+    pub fire_at: Timestamp,
+}
+
+/// The store key of a timer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TimerKey {
+    /// When it fires.
+    pub fire_at: Timestamp,
+    /// Unique key.
+    pub key: u64,
+}
+
+/// A sub-orchestration to create as part of its parent's step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChildStart {
+    /// The child's row, `Pending`.
+    pub record: InstanceRecord,
+    /// Its `ExecutionStarted` message.
+    pub started: Message,
+    /// Sent to the parent instead, if an instance with the child's id is still running.
+    pub conflict: Message,
+}
+
+/// All effects of one orchestration step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepCommit {
+    /// The instance.
+    pub instance_id: String,
+    /// The execution the step ran; the commit is stale if the row has another.
+    pub execution_id: u64,
+    /// Inbox keys the step consumed (accepted or dropped).
+    pub consumed: Vec<u64>,
+    /// Delete the whole history before appending (continue-as-new).
+    pub reset_history: bool,
+    /// Position of the first appended event.
+    pub history_start: u64,
+    /// Events to append.
+    pub append: Vec<HistoryEvent>,
+    /// The new instance row.
+    pub record: InstanceRecord,
+    /// Activities to queue.
+    pub activities: Vec<ActivityWorkItem>,
+    /// Timers to register.
+    pub timers: Vec<TimerItem>,
+    /// Messages to instances (itself included); a message to an instance that does not
+    /// exist is dropped.
+    pub messages: Vec<(String, Message)>,
+    /// Sub-orchestrations to create.
+    pub children: Vec<ChildStart>,
+}
+
+/// One write; [`Store::apply`] commits many in one transaction.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Write {
+    /// Create an instance (a client's start). Replaces a finished instance with the same id.
+    Start {
+        /// The new row, `Pending`.
+        record: InstanceRecord,
+        /// Its `ExecutionStarted` message.
+        started: Message,
+    },
+    /// Put a message in an existing, unfinished instance's inbox (raise event, terminate,
+    /// suspend, resume).
+    Deliver {
+        /// The target.
+        instance_id: String,
+        /// The message.
+        message: Message,
+    },
+    /// Commit an orchestration step.
+    Step(Box<StepCommit>),
+    /// Deliver an activity's result and remove its work item.
+    ActivityDone {
+        /// The work item's key.
+        key: u64,
+        /// The orchestration to deliver to.
+        instance_id: String,
+        /// `TaskCompleted` or `TaskFailed`.
+        message: Message,
+    },
+    /// Deliver a timer's `TimerFired` and remove the timer.
+    TimerFired {
+        /// The timer's key.
+        key: TimerKey,
+        /// The timer.
+        timer: TimerItem,
+    },
+}
+
+/// Why a write was not applied (the rest of its transaction still commits).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rejection {
+    /// No such instance.
+    NotFound,
+    /// The instance has finished.
+    Gone(RuntimeStatus),
+    /// An instance with this id is still running.
+    AlreadyExists(RuntimeStatus),
+    /// The step's execution is no longer the instance's current one.
+    Stale,
+}
+
+/// What a committed transaction asks the dispatcher to pick up.
+#[derive(Debug, Default)]
+pub struct Notices {
+    /// Instances with new inbox messages.
+    pub ready: Vec<String>,
+    /// New activity work items.
+    pub activities: Vec<(u64, ActivityWorkItem)>,
+    /// New timers.
+    pub timers: Vec<(TimerKey, TimerItem)>,
+}
+
+/// Everything pending after a restart.
+#[derive(Debug, Default)]
+pub struct Recovery {
+    /// Instances with inbox messages.
+    pub ready: Vec<String>,
+    /// Work items not yet done.
+    pub activities: Vec<(u64, ActivityWorkItem)>,
+    /// Timers not yet fired.
+    pub timers: Vec<(TimerKey, TimerItem)>,
+}
+
+/// The durable store of one task hub.
+pub struct Store {
+    db: Database,
+    next_id: AtomicU64,
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|error| StoreError::Redb(redb::StorageError::Io(error).into()))?;
+        }
+        let db = Database::create(path)?;
+        let txn = db.begin_write()?;
+        let next_id = {
+            for_each_table_open(&txn)?;
+            let meta = txn.open_table(META)?;
+            meta.get(NEXT_ID)?.map(|value| value.value()).unwrap_or(1)
+        };
+        txn.commit()?;
+        Ok(Store { db, next_id: AtomicU64::new(next_id) })
+    }
+
+    /// A fresh id, never handed out before (also across restarts).
+    pub fn allocate_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Applies `writes` in one durable write transaction. Returns one result per write,
+    /// and what the dispatcher must pick up once the transaction is durable.
+    pub fn apply(&self, writes: &[Write]) -> Result<(Vec<Result<(), Rejection>>, Notices), StoreError> {
+        let txn = self.db.begin_write()?;
+        let mut notices = Notices::default();
+        let mut results = Vec::with_capacity(writes.len());
+        {
+            let mut tables = Tables::open(&txn)?;
+            for write in writes {
+                results.push(self.apply_one(&mut tables, write, &mut notices)?);
+            }
+            tables.meta.insert(NEXT_ID, self.next_id.load(Ordering::Relaxed))?;
+        }
+        txn.commit()?;
+        Ok((results, notices))
+    }
+
+    fn apply_one(&self, t: &mut Tables<'_>, write: &Write, notices: &mut Notices) -> Result<Result<(), Rejection>, StoreError> {
+        match write {
+            Write::Start { record, started } => {
+                if let Some(existing) = t.instance(&record.instance_id)? {
+                    if !existing.runtime_status.is_terminal() {
+                        return Ok(Err(Rejection::AlreadyExists(existing.runtime_status)));
+                    }
+                    t.clear_instance(&record.instance_id)?;
+                }
+                t.instances.insert(record.instance_id.as_str(), record.encode().as_slice())?;
+                self.push_message(t, &record.instance_id, started, notices)?;
+            }
+            Write::Deliver { instance_id, message } => {
+                let Some(existing) = t.instance(instance_id)? else {
+                    return Ok(Err(Rejection::NotFound));
+                };
+                if existing.runtime_status.is_terminal() {
+                    return Ok(Err(Rejection::Gone(existing.runtime_status)));
+                }
+                self.push_message(t, instance_id, message, notices)?;
+            }
+            Write::Step(step) => return self.apply_step(t, step, notices),
+            Write::ActivityDone { key, instance_id, message } => {
+                if t.work_items.remove(*key)?.is_some() && t.instance(instance_id)?.is_some() {
+                    self.push_message(t, instance_id, message, notices)?;
+                }
+            }
+            Write::TimerFired { key, timer } => {
+                if t.timers.remove((key.fire_at.0, key.key))?.is_some() && t.instance(&timer.instance_id)?.is_some() {
+                    let message = Message {
+                        execution_id: Some(timer.execution_id),
+                        event: HistoryEvent::new(
+                            Timestamp::now(),
+                            EventKind::TimerFired { timer_id: timer.timer_id, fire_at: timer.fire_at },
+                        ),
+                    };
+                    self.push_message(t, &timer.instance_id, &message, notices)?;
+                }
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    fn apply_step(&self, t: &mut Tables<'_>, step: &StepCommit, notices: &mut Notices) -> Result<Result<(), Rejection>, StoreError> {
+        match t.instance(&step.instance_id)? {
+            Some(current) if current.execution_id == step.execution_id => {}
+            _ => return Ok(Err(Rejection::Stale)),
+        }
+        let id = step.instance_id.as_str();
+        for key in &step.consumed {
+            t.inbox.remove((id, *key))?;
+        }
+        if step.reset_history {
+            t.history.retain_in((id, 0)..=(id, u64::MAX), |_, _| false)?;
+        }
+        for (offset, event) in step.append.iter().enumerate() {
+            t.history.insert((id, step.history_start + offset as u64), event.encode().as_slice())?;
+        }
+        t.instances.insert(id, step.record.encode().as_slice())?;
+        for item in &step.activities {
+            let key = self.allocate_id();
+            t.work_items.insert(key, serde_json::to_vec(item).expect("work items serialize").as_slice())?;
+            notices.activities.push((key, item.clone()));
+        }
+        for timer in &step.timers {
+            let key = TimerKey { fire_at: timer.fire_at, key: self.allocate_id() };
+            t.timers.insert((key.fire_at.0, key.key), serde_json::to_vec(timer).expect("timers serialize").as_slice())?;
+            notices.timers.push((key, timer.clone()));
+        }
+        for (target, message) in &step.messages {
+            if t.instance(target)?.is_some() {
+                self.push_message(t, target, message, notices)?;
+            }
+        }
+        for child in &step.children {
+            let running = t.instance(&child.record.instance_id)?.filter(|existing| !existing.runtime_status.is_terminal());
+            if running.is_some() {
+                self.push_message(t, id, &child.conflict, notices)?;
+            } else {
+                t.clear_instance(&child.record.instance_id)?;
+                t.instances.insert(child.record.instance_id.as_str(), child.record.encode().as_slice())?;
+                self.push_message(t, &child.record.instance_id, &child.started, notices)?;
+            }
+        }
+        if !t.inbox.range((id, 0)..=(id, u64::MAX))?.next().is_none() {
+            notices.ready.push(step.instance_id.clone());
+        }
+        Ok(Ok(()))
+    }
+
+    fn push_message(&self, t: &mut Tables<'_>, instance_id: &str, message: &Message, notices: &mut Notices) -> Result<(), StoreError> {
+        t.inbox.insert((instance_id, self.allocate_id()), message.encode().as_slice())?;
+        notices.ready.push(instance_id.to_owned());
+        Ok(())
+    }
+
+    /// The instance's row.
+    pub fn instance(&self, instance_id: &str) -> Result<Option<InstanceRecord>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(INSTANCES)?;
+        table
+            .get(instance_id)?
+            .map(|row| InstanceRecord::decode(row.value()).map_err(corrupt("instances")))
+            .transpose()
+    }
+
+    /// The current execution's history, in order.
+    pub fn history(&self, instance_id: &str) -> Result<Vec<HistoryEvent>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(HISTORY)?;
+        let mut events = Vec::new();
+        for row in table.range((instance_id, 0)..=(instance_id, u64::MAX))? {
+            let (_, value) = row?;
+            events.push(HistoryEvent::decode(value.value()).map_err(corrupt("history"))?);
+        }
+        Ok(events)
+    }
+
+    /// The instance's row and up to `limit` of its oldest inbox messages, read together.
+    pub fn instance_and_inbox(
+        &self,
+        instance_id: &str,
+        limit: usize,
+    ) -> Result<(Option<InstanceRecord>, Vec<(u64, Message)>), StoreError> {
+        let txn = self.db.begin_read()?;
+        let instances = txn.open_table(INSTANCES)?;
+        let record = instances
+            .get(instance_id)?
+            .map(|row| InstanceRecord::decode(row.value()).map_err(corrupt("instances")))
+            .transpose()?;
+        let inbox = txn.open_table(INBOX)?;
+        let mut messages = Vec::new();
+        for row in inbox.range((instance_id, 0)..=(instance_id, u64::MAX))?.take(limit) {
+            let (key, value) = row?;
+            messages.push((key.value().1, Message::decode(value.value()).map_err(corrupt("inbox"))?));
+        }
+        Ok((record, messages))
+    }
+
+    /// Everything that was pending when the store was last closed (or the host killed).
+    pub fn recover(&self) -> Result<Recovery, StoreError> {
+        let txn = self.db.begin_read()?;
+        let mut recovery = Recovery::default();
+        let inbox = txn.open_table(INBOX)?;
+        for row in inbox.iter()? {
+            let (key, _) = row?;
+            let instance_id = key.value().0;
+            if recovery.ready.last().is_none_or(|last| last != instance_id) {
+                recovery.ready.push(instance_id.to_owned());
+            }
+        }
+        let work_items = txn.open_table(WORK_ITEMS)?;
+        for row in work_items.iter()? {
+            let (key, value) = row?;
+            let item = serde_json::from_slice(value.value()).map_err(corrupt("work_items"))?;
+            recovery.activities.push((key.value(), item));
+        }
+        let timers = txn.open_table(TIMERS)?;
+        for row in timers.iter()? {
+            let (key, value) = row?;
+            let (fire_at, key) = key.value();
+            let timer = serde_json::from_slice(value.value()).map_err(corrupt("timers"))?;
+            recovery.timers.push((TimerKey { fire_at: Timestamp(fire_at), key }, timer));
+        }
+        Ok(recovery)
+    }
+
+    /// Number of instances in the store.
+    pub fn instance_count(&self) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read()?;
+        Ok(txn.open_table(INSTANCES)?.len()?)
+    }
+}
+
+fn for_each_table_open(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    Tables::open(txn).map(drop)
+}
+
+/// The open tables of one write transaction.
+struct Tables<'txn> {
+    instances: redb::Table<'txn, &'static str, &'static [u8]>,
+    history: redb::Table<'txn, (&'static str, u64), &'static [u8]>,
+    inbox: redb::Table<'txn, (&'static str, u64), &'static [u8]>,
+    work_items: redb::Table<'txn, u64, &'static [u8]>,
+    timers: redb::Table<'txn, (i64, u64), &'static [u8]>,
+    meta: redb::Table<'txn, &'static str, u64>,
+}
+
+impl<'txn> Tables<'txn> {
+    fn open(txn: &'txn redb::WriteTransaction) -> Result<Self, StoreError> {
+        Ok(Tables {
+            instances: txn.open_table(INSTANCES)?,
+            history: txn.open_table(HISTORY)?,
+            inbox: txn.open_table(INBOX)?,
+            work_items: txn.open_table(WORK_ITEMS)?,
+            timers: txn.open_table(TIMERS)?,
+            meta: txn.open_table(META)?,
+        })
+    }
+
+    fn instance(&self, instance_id: &str) -> Result<Option<InstanceRecord>, StoreError> {
+        self.instances
+            .get(instance_id)?
+            .map(|row| InstanceRecord::decode(row.value()).map_err(corrupt("instances")))
+            .transpose()
+    }
+
+    /// Removes a finished instance's history and inbox before its id is reused.
+    fn clear_instance(&mut self, instance_id: &str) -> Result<(), StoreError> {
+        self.history.retain_in((instance_id, 0)..=(instance_id, u64::MAX), |_, _| false)?;
+        self.inbox.retain_in((instance_id, 0)..=(instance_id, u64::MAX), |_, _| false)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
