@@ -1,0 +1,354 @@
+//! The Durable Functions management API (reference/http-api-reference.txt) over hyper,
+//! mapped onto [`DurableOrchestrationClient`]. Nothing else lives here.
+//!
+//! [`handle`] takes a request and returns a response without a socket, so routes are
+//! testable directly; [`serve`] runs it on a listener.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_TYPE, HOST, HeaderValue, LOCATION, RETRY_AFTER};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+use crate::client::{ClientError, DurableOrchestrationClient, ManagementUrls};
+use crate::history::RuntimeStatus;
+
+/// The path prefixes the API answers under (Functions 2.x and 1.x).
+pub const PREFIXES: [&str; 2] = ["/runtime/webhooks/durabletask", "/admin/extensions/DurableTaskExtension"];
+/// The largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 16 << 20;
+/// Seconds a client should wait between status polls.
+const RETRY_AFTER_SECONDS: &str = "10";
+
+/// A parsed request, independent of hyper's body type.
+pub struct ApiRequest {
+    /// The method.
+    pub method: Method,
+    /// The raw path (percent-encoded).
+    pub path: String,
+    /// The raw query string.
+    pub query: String,
+    /// The Host header, for the URLs the API returns.
+    pub host: Option<String>,
+    /// The body.
+    pub body: Bytes,
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then waits for open requests.
+pub async fn serve(
+    listener: TcpListener,
+    client: DurableOrchestrationClient,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        eprintln!("warning: accept failed: {error}");
+                        continue;
+                    }
+                };
+                let client = client.clone();
+                let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                    let client = client.clone();
+                    async move { Ok::<_, Infallible>(handle_hyper(&client, request).await) }
+                });
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .header_read_timeout(std::time::Duration::from_secs(30))
+                    .serve_connection(TokioIo::new(stream), service);
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), graceful.shutdown()).await;
+    Ok(())
+}
+
+/// The address a listener is bound to, as the `http://HOST:PORT` the API prints.
+pub fn base_url(address: SocketAddr) -> String {
+    format!("http://{address}")
+}
+
+async fn handle_hyper(client: &DurableOrchestrationClient, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let (parts, body) = request.into_parts();
+    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) => {
+            return error_response(StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge", &format!("request body rejected: {error}"));
+        }
+    };
+    let request = ApiRequest {
+        method: parts.method,
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().unwrap_or_default().to_owned(),
+        host: parts.headers.get(HOST).and_then(|value| value.to_str().ok()).map(str::to_owned),
+        body,
+    };
+    handle(client, request).await
+}
+
+/// Answers one API request.
+pub async fn handle(client: &DurableOrchestrationClient, request: ApiRequest) -> Response<Full<Bytes>> {
+    let Some((prefix, rest)) = PREFIXES.iter().find_map(|prefix| {
+        let head = request.path.get(..prefix.len())?;
+        head.eq_ignore_ascii_case(prefix).then(|| (prefix, &request.path[prefix.len()..]))
+    }) else {
+        return error_response(StatusCode::NOT_FOUND, "NotFound", &format!("no endpoint at {}", request.path));
+    };
+    let segments: Vec<String> = rest.split('/').filter(|segment| !segment.is_empty()).map(percent_decode).collect();
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let query = Query::parse(&request.query);
+    let base = format!("http://{}{prefix}", request.host.as_deref().unwrap_or("localhost"));
+    let context = Context { client, base, query, body: &request.body };
+    let method = &request.method;
+    let result = match segments.as_slice() {
+        [orchestrators, name, id @ ..] if orchestrators.eq_ignore_ascii_case("orchestrators") => {
+            if method != Method::POST {
+                return method_not_allowed(method);
+            }
+            let instance_id = if id.is_empty() { None } else { Some(id.join("/")) };
+            context.start(name, instance_id).await
+        }
+        [instances, id] if instances.eq_ignore_ascii_case("instances") => match *method {
+            Method::GET => context.status(id).await,
+            _ => return method_not_allowed(method),
+        },
+        [instances, id, operation, rest @ ..] if instances.eq_ignore_ascii_case("instances") => {
+            if method != Method::POST {
+                return method_not_allowed(method);
+            }
+            let operation = operation.to_ascii_lowercase();
+            match (operation.as_str(), rest) {
+                ("raiseevent", [event_name]) => context.raise_event(id, event_name).await,
+                ("terminate", []) => context.signal(id, Signal::Terminate).await,
+                ("suspend", []) => context.signal(id, Signal::Suspend).await,
+                ("resume", []) => context.signal(id, Signal::Resume).await,
+                _ => Err(ApiError::NoRoute),
+            }
+        }
+        _ => Err(ApiError::NoRoute),
+    };
+    match result {
+        Ok(response) => response,
+        Err(ApiError::NoRoute) => {
+            error_response(StatusCode::NOT_FOUND, "NotFound", &format!("no endpoint at {}", request.path))
+        }
+        Err(ApiError::BadRequest(message)) => error_response(StatusCode::BAD_REQUEST, "ArgumentException", &message),
+        Err(ApiError::Client(error)) => client_error_response(&error),
+    }
+}
+
+enum ApiError {
+    NoRoute,
+    BadRequest(String),
+    Client(ClientError),
+}
+
+impl From<ClientError> for ApiError {
+    fn from(error: ClientError) -> Self {
+        ApiError::Client(error)
+    }
+}
+
+enum Signal {
+    Terminate,
+    Suspend,
+    Resume,
+}
+
+struct Context<'a> {
+    client: &'a DurableOrchestrationClient,
+    base: String,
+    query: Query,
+    body: &'a Bytes,
+}
+
+impl Context<'_> {
+    fn body_text(&self) -> Result<Option<String>, ApiError> {
+        if self.body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        String::from_utf8(self.body.to_vec())
+            .map(Some)
+            .map_err(|_| ApiError::BadRequest("the request body is not UTF-8 text".into()))
+    }
+
+    fn management_query(&self) -> String {
+        let hub = self.query.get("taskHub").unwrap_or("default");
+        let connection = self.query.get("connection").unwrap_or("Storage");
+        format!("taskHub={}&connection={}", query_encode(hub), query_encode(connection))
+    }
+
+    async fn start(&self, name: &str, instance_id: Option<String>) -> Result<Response<Full<Bytes>>, ApiError> {
+        let input = self.body_text()?;
+        let id = self.client.start_new(name, instance_id, input).await?;
+        let urls = ManagementUrls::new(&self.base, &id, &self.management_query());
+        let mut response = json_response(StatusCode::ACCEPTED, &urls.to_json());
+        set_header(&mut response, LOCATION, &urls.status_query_get_uri);
+        set_header(&mut response, RETRY_AFTER, RETRY_AFTER_SECONDS);
+        Ok(response)
+    }
+
+    async fn status(&self, id: &str) -> Result<Response<Full<Bytes>>, ApiError> {
+        let show_history = self.query.flag("showHistory")?.unwrap_or(false);
+        let show_history_output = self.query.flag("showHistoryOutput")?.unwrap_or(false);
+        let show_input = self.query.flag("showInput")?.unwrap_or(true);
+        let fail_with_500 = self.query.flag("returnInternalServerErrorOnFailure")?.unwrap_or(false);
+        let Some(status) = self.client.get_status(id, show_history, show_history_output, show_input).await? else {
+            return Err(ClientError::NotFound(id.to_owned()).into());
+        };
+        let code = match status.record.runtime_status {
+            RuntimeStatus::Pending | RuntimeStatus::Running | RuntimeStatus::Suspended | RuntimeStatus::ContinuedAsNew => {
+                StatusCode::ACCEPTED
+            }
+            RuntimeStatus::Failed if fail_with_500 => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::OK,
+        };
+        let mut response = json_response(code, &status.to_json());
+        if code == StatusCode::ACCEPTED {
+            let urls = ManagementUrls::new(&self.base, id, &self.management_query());
+            set_header(&mut response, LOCATION, &urls.status_query_get_uri);
+            set_header(&mut response, RETRY_AFTER, RETRY_AFTER_SECONDS);
+        }
+        Ok(response)
+    }
+
+    async fn raise_event(&self, id: &str, event_name: &str) -> Result<Response<Full<Bytes>>, ApiError> {
+        let data = self.body_text()?;
+        self.client.raise_event(id, event_name, data).await?;
+        Ok(empty_response(StatusCode::ACCEPTED))
+    }
+
+    async fn signal(&self, id: &str, signal: Signal) -> Result<Response<Full<Bytes>>, ApiError> {
+        let reason = self.query.get("reason").map(str::to_owned);
+        match signal {
+            Signal::Terminate => self.client.terminate(id, reason).await?,
+            Signal::Suspend => self.client.suspend(id, reason).await?,
+            Signal::Resume => self.client.resume(id, reason).await?,
+        }
+        Ok(empty_response(StatusCode::ACCEPTED))
+    }
+}
+
+/// Decoded query parameters; names match case-insensitively, as ASP.NET does.
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(raw: &str) -> Self {
+        Query(
+            raw.split('&')
+                .filter(|pair| !pair.is_empty())
+                .map(|pair| {
+                    let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                    (query_decode(name), query_decode(value))
+                })
+                .collect(),
+        )
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
+    }
+
+    /// A boolean parameter: `true`/`false` in any case (Python sends `True`).
+    fn flag(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        match self.get(name) {
+            None | Some("") => Ok(None),
+            Some(value) if value.eq_ignore_ascii_case("true") => Ok(Some(true)),
+            Some(value) if value.eq_ignore_ascii_case("false") => Ok(Some(false)),
+            Some(value) => Err(ApiError::BadRequest(format!("query parameter {name} must be true or false, not {value:?}"))),
+        }
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'%'
+            && let (Some(high), Some(low)) = (hex_digit(bytes.get(index + 1)), hex_digit(bytes.get(index + 2)))
+        {
+            out.push(high << 4 | low);
+            index += 3;
+            continue;
+        }
+        out.push(bytes[index]);
+        index += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex_digit(byte: Option<&u8>) -> Option<u8> {
+    (*byte? as char).to_digit(16).map(|digit| digit as u8)
+}
+
+fn query_decode(text: &str) -> String {
+    percent_decode(&text.replace('+', " "))
+}
+
+fn query_encode(text: &str) -> String {
+    crate::client::percent_encode(text).replace('&', "%26").replace('=', "%3D").replace('+', "%2B")
+}
+
+fn set_header(response: &mut Response<Full<Bytes>>, name: hyper::header::HeaderName, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        response.headers_mut().insert(name, value);
+    }
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    response
+}
+
+fn empty_response(status: StatusCode) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = status;
+    response
+}
+
+fn method_not_allowed(method: &Method) -> Response<Full<Bytes>> {
+    error_response(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", &format!("method {method} is not allowed here"))
+}
+
+/// An error body in the shape Durable Functions uses (`Message`, `ExceptionMessage`).
+fn error_response(status: StatusCode, exception_type: &str, message: &str) -> Response<Full<Bytes>> {
+    json_response(
+        status,
+        &json!({ "Message": message, "ExceptionMessage": message, "ExceptionType": exception_type }),
+    )
+}
+
+fn client_error_response(error: &ClientError) -> Response<Full<Bytes>> {
+    let (status, exception_type) = match error {
+        ClientError::InvalidInstanceId(_) | ClientError::InvalidArgument(_) => (StatusCode::BAD_REQUEST, "ArgumentException"),
+        ClientError::UnknownOrchestrator(_) => (StatusCode::BAD_REQUEST, "ArgumentException"),
+        ClientError::InvalidJson { .. } => (StatusCode::BAD_REQUEST, "JsonReaderException"),
+        ClientError::NotFound(_) => (StatusCode::NOT_FOUND, "ArgumentException"),
+        ClientError::Gone { .. } => (StatusCode::GONE, "InvalidOperationException"),
+        ClientError::AlreadyExists { .. } => (StatusCode::CONFLICT, "InvalidOperationException"),
+        ClientError::Store(_) | ClientError::Commit(_) => {
+            eprintln!("error: {error}");
+            return error_response(StatusCode::INTERNAL_SERVER_ERROR, "Exception", "internal storage error; see the host log");
+        }
+    };
+    error_response(status, exception_type, &error.to_string())
+}

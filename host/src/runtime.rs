@@ -1,0 +1,520 @@
+//! Runs one step of one orchestration, or one activity, against the store and the wasm
+//! layer. A step's result is a single [`StepCommit`]: the dispatcher commits it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use wasmtime::component::ResourceAny;
+
+use crate::history::{
+    EpisodeResult, EventKind, FailureDetails, HistoryEvent, InstanceRecord, Message, ParentInstance, RuntimeStatus,
+    Timestamp,
+};
+use crate::replay::{self, Disposition, Effect, EpisodeOutcome, ExecutionState};
+use crate::store::{ActivityWorkItem, ChildStart, StepCommit, Store, StoreError, TimerItem};
+use crate::wasm::{App, FunctionKind, GuestTrap, OrchestratorHost, WasmRuntime};
+
+/// How many inbox messages one step takes at most.
+const INBOX_BATCH: usize = 1_000;
+
+/// The loaded apps of a task hub and the function names they export.
+pub struct Apps {
+    apps: Vec<Arc<App>>,
+    functions: HashMap<String, (usize, FunctionKind)>,
+}
+
+impl Apps {
+    /// Indexes the functions of `apps`; a name exported twice resolves to the first app.
+    pub fn new(apps: Vec<App>) -> Self {
+        let mut functions = HashMap::new();
+        for (index, app) in apps.iter().enumerate() {
+            for (name, kind) in &app.functions {
+                functions.entry(name.clone()).or_insert((index, *kind));
+            }
+        }
+        Apps { apps: apps.into_iter().map(Arc::new).collect(), functions }
+    }
+
+    /// The app exporting function `name` of `kind`.
+    pub fn find(&self, name: &str, kind: FunctionKind) -> Option<(usize, &Arc<App>)> {
+        match self.functions.get(name) {
+            Some(&(index, found)) if found == kind => Some((index, &self.apps[index])),
+            _ => None,
+        }
+    }
+
+    /// Every loaded app.
+    pub fn all(&self) -> &[Arc<App>] {
+        &self.apps
+    }
+}
+
+/// A live orchestration: the guest resource plus what replay knows of its history.
+struct Live {
+    app: usize,
+    generation: u64,
+    resource: ResourceAny,
+    execution_id: u64,
+    state: ExecutionState,
+    rng: u64,
+    last_used: u64,
+}
+
+/// The wasm instance hosting an app's orchestrations, and its generation (bumped when a
+/// trap forces a new instance).
+struct HostSlot {
+    host: Option<OrchestratorHost>,
+    generation: u64,
+}
+
+/// Runs orchestration steps, keeping live orchestrations in a bounded cache so a new
+/// event costs one guest call instead of a replay.
+pub struct Orchestrations {
+    wasm: Arc<WasmRuntime>,
+    apps: Arc<Apps>,
+    store: Arc<Store>,
+    hosts: Vec<HostSlot>,
+    live: HashMap<String, Live>,
+    recency: BTreeMap<u64, String>,
+    tick: u64,
+    capacity: usize,
+}
+
+impl Orchestrations {
+    /// Creates the runner; at most `capacity` orchestrations stay live.
+    pub fn new(wasm: Arc<WasmRuntime>, apps: Arc<Apps>, store: Arc<Store>, capacity: usize) -> Self {
+        let hosts = apps.all().iter().map(|_| HostSlot { host: None, generation: 0 }).collect();
+        Orchestrations {
+            wasm,
+            apps,
+            store,
+            hosts,
+            live: HashMap::new(),
+            recency: BTreeMap::new(),
+            tick: 0,
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Number of live orchestrations.
+    pub fn live_count(&self) -> usize {
+        self.live.len()
+    }
+
+    /// Forgets a live orchestration (its step did not commit, so the guest is ahead of the
+    /// store).
+    pub async fn evict(&mut self, instance_id: &str) {
+        if let Some(live) = self.live.remove(instance_id) {
+            self.recency.remove(&live.last_used);
+            let slot = &mut self.hosts[live.app];
+            if slot.generation == live.generation
+                && let Some(host) = slot.host.as_mut()
+            {
+                host.drop_orchestration(live.resource).await;
+            }
+        }
+    }
+
+    /// Runs one step of `instance_id` over its oldest inbox messages. `None` when there is
+    /// nothing to do.
+    pub async fn step(&mut self, instance_id: &str) -> Result<Option<StepCommit>, StoreError> {
+        let (record, messages) = self.store.instance_and_inbox(instance_id, INBOX_BATCH)?;
+        let Some(record) = record else { return Ok(None) };
+        if messages.is_empty() {
+            return Ok(None);
+        }
+        let keys: Vec<u64> = messages.iter().map(|(key, _)| *key).collect();
+        let messages: Vec<Message> = messages.into_iter().map(|(_, message)| message).collect();
+
+        if record.runtime_status.is_terminal() {
+            // A finished execution takes nothing more: drop what arrived late.
+            self.evict(instance_id).await;
+            return Ok(Some(unchanged_commit(&record, keys, 0)));
+        }
+
+        let cached = self
+            .live
+            .get(instance_id)
+            .is_some_and(|live| live.execution_id == record.execution_id && self.is_current(live));
+        if !cached {
+            self.evict(instance_id).await;
+        }
+        let (state, history) = match self.live.get(instance_id) {
+            Some(live) if cached => (live.state.clone(), None),
+            _ => {
+                let history = self.store.history(instance_id)?;
+                (ExecutionState::from_history(&history), Some(history))
+            }
+        };
+
+        let triage = replay::triage(&state, record.execution_id, &messages);
+        let consumed: Vec<u64> = keys
+            .iter()
+            .zip(&triage.dispositions)
+            .filter(|(_, disposition)| **disposition != Disposition::Defer)
+            .map(|(key, _)| *key)
+            .collect();
+        if triage.is_noop() {
+            if consumed.is_empty() {
+                return Ok(None);
+            }
+            return Ok(Some(unchanged_commit(&record, consumed, state.history_len as u64)));
+        }
+
+        let now = Timestamp::now().max(record.last_updated_time);
+        let outcome = if let Some(reason) = triage.terminate.clone() {
+            self.evict(instance_id).await;
+            replay::end_episode(&state, now, Vec::new(), reason, None)
+        } else if !triage.run_orchestrator {
+            replay::finish_episode(instance_id, &state, now, triage.accepted.clone(), None)
+                .expect("an episode without actions is always valid")
+        } else {
+            let name = if state.started { state.name.clone() } else { started_name(&triage.accepted).unwrap_or_default() };
+            match self.run_orchestrator(instance_id, &name, &record, state.clone(), history, &triage.accepted, now).await {
+                Ok(result) => match replay::finish_episode(instance_id, &state, now, triage.accepted.clone(), Some(result)) {
+                    Ok(outcome) => outcome,
+                    Err(invalid) => {
+                        self.evict(instance_id).await;
+                        let failure = FailureDetails::host("InvalidAction", invalid.to_string());
+                        replay::end_episode(&state, now, triage.accepted.clone(), None, Some(failure))
+                    }
+                },
+                Err(failure) => {
+                    self.evict(instance_id).await;
+                    let state = state_with_started(&state, &triage.accepted);
+                    replay::end_episode(&state, now, triage.accepted.clone(), None, Some(failure))
+                }
+            }
+        };
+
+        let commit = self.build_commit(&record, &state, consumed, outcome, now);
+        if let Some(live) = self.live.get_mut(instance_id) {
+            for event in &commit.append {
+                live.state.observe(event);
+            }
+        }
+        if commit.reset_history || commit.record.runtime_status.is_terminal() {
+            self.evict(instance_id).await;
+        }
+        Ok(Some(commit))
+    }
+
+    fn is_current(&self, live: &Live) -> bool {
+        self.hosts[live.app].generation == live.generation && self.hosts[live.app].host.is_some()
+    }
+
+    /// Runs the orchestrator for one new episode, first rebuilding it by replay if it is
+    /// not live. An `Err` is why the instance must fail.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_orchestrator(
+        &mut self,
+        instance_id: &str,
+        name: &str,
+        record: &InstanceRecord,
+        state: ExecutionState,
+        history: Option<Vec<HistoryEvent>>,
+        accepted: &[HistoryEvent],
+        now: Timestamp,
+    ) -> Result<EpisodeResult, FailureDetails> {
+        let Some((app_index, _)) = self.apps.find(name, FunctionKind::Orchestrator) else {
+            return Err(FailureDetails::host(
+                "OrchestratorNotFound",
+                format!("no loaded app exports an orchestrator named '{name}'"),
+            ));
+        };
+        if !self.live.contains_key(instance_id) {
+            let history = history.unwrap_or_default();
+            let live = self.revive(app_index, instance_id, name, record.execution_id, state, &history).await?;
+            self.insert_live(instance_id, live).await;
+        }
+        self.touch(instance_id);
+        let live = self.live.get_mut(instance_id).expect("inserted above");
+        let host = self.hosts[app_index].host.as_mut().expect("revive created the host");
+        let mut events = Vec::with_capacity(accepted.len() + 1);
+        events.push(HistoryEvent::new(now, EventKind::OrchestratorStarted));
+        events.extend_from_slice(accepted);
+        match host.apply(live.resource, &events, false, now, &mut live.rng).await {
+            Ok(result) => Ok(result),
+            Err(trap) => Err(self.poison(app_index, trap)),
+        }
+    }
+
+    /// Creates the guest resource and replays every recorded episode into it.
+    async fn revive(
+        &mut self,
+        app_index: usize,
+        instance_id: &str,
+        name: &str,
+        execution_id: u64,
+        state: ExecutionState,
+        history: &[HistoryEvent],
+    ) -> Result<Live, FailureDetails> {
+        if self.hosts[app_index].host.is_none() {
+            let app = self.apps.all()[app_index].clone();
+            match self.wasm.orchestrator_host(&app).await {
+                Ok(host) => self.hosts[app_index].host = Some(host),
+                Err(trap) => return Err(FailureDetails::host("OrchestratorTrapped", trap.message)),
+            }
+        }
+        let generation = self.hosts[app_index].generation;
+        let host = self.hosts[app_index].host.as_mut().expect("created above");
+        let resource = match host.create(name, instance_id).await {
+            Ok(resource) => resource,
+            Err(trap) => return Err(self.poison(app_index, trap)),
+        };
+        let mut rng = crate::wasm::rng_seed(instance_id);
+        for (index, episode) in replay::recorded_episodes(history).iter().enumerate() {
+            let time = episode.inbound.first().map_or(Timestamp(0), |event| event.timestamp);
+            let result = match host.apply(resource, &episode.inbound, true, time, &mut rng).await {
+                Ok(result) => result,
+                Err(trap) => return Err(self.poison(app_index, trap)),
+            };
+            if let Err(nondeterminism) = replay::check_replayed_episode(index, &episode.actions, &result.actions) {
+                host.drop_orchestration(resource).await;
+                return Err(FailureDetails::host("NonDeterministicOrchestrationError", nondeterminism.to_string()));
+            }
+        }
+        Ok(Live { app: app_index, generation, resource, execution_id, state, rng, last_used: 0 })
+    }
+
+    /// Drops the app's poisoned wasm instance (every orchestration in it replays later)
+    /// and turns the trap into the failing instance's reason.
+    fn poison(&mut self, app_index: usize, trap: GuestTrap) -> FailureDetails {
+        let slot = &mut self.hosts[app_index];
+        slot.host = None;
+        slot.generation += 1;
+        let stale: Vec<String> =
+            self.live.iter().filter(|(_, live)| live.app == app_index).map(|(id, _)| id.clone()).collect();
+        for id in stale {
+            if let Some(live) = self.live.remove(&id) {
+                self.recency.remove(&live.last_used);
+            }
+        }
+        FailureDetails::host("OrchestratorTrapped", trap.message)
+    }
+
+    async fn insert_live(&mut self, instance_id: &str, live: Live) {
+        while self.live.len() >= self.capacity {
+            let Some((_, oldest)) = self.recency.pop_first() else { break };
+            self.evict(&oldest).await;
+        }
+        self.live.insert(instance_id.to_owned(), live);
+    }
+
+    fn touch(&mut self, instance_id: &str) {
+        self.tick += 1;
+        if let Some(live) = self.live.get_mut(instance_id) {
+            self.recency.remove(&live.last_used);
+            live.last_used = self.tick;
+            self.recency.insert(self.tick, instance_id.to_owned());
+        }
+    }
+
+    fn build_commit(
+        &self,
+        record: &InstanceRecord,
+        state: &ExecutionState,
+        consumed: Vec<u64>,
+        outcome: EpisodeOutcome,
+        now: Timestamp,
+    ) -> StepCommit {
+        let instance_id = record.instance_id.clone();
+        let mut next = record.clone();
+        next.last_updated_time = now;
+        next.runtime_status = outcome.status;
+        if outcome.custom_status.is_some() {
+            next.custom_status = outcome.custom_status;
+        }
+        if outcome.status.is_terminal() {
+            next.output = outcome.output;
+            next.failure = outcome.failure;
+        }
+        let mut commit = StepCommit {
+            instance_id: instance_id.clone(),
+            execution_id: record.execution_id,
+            consumed,
+            reset_history: false,
+            history_start: state.history_len as u64,
+            append: outcome.new_history,
+            record: next,
+            activities: Vec::new(),
+            timers: Vec::new(),
+            messages: Vec::new(),
+            children: Vec::new(),
+        };
+        let name = if state.started { state.name.clone() } else { started_name(&commit.append).unwrap_or_default() };
+        for effect in outcome.effects {
+            match effect {
+                Effect::ScheduleActivity { task_id, name, input } => commit.activities.push(ActivityWorkItem {
+                    instance_id: instance_id.clone(),
+                    execution_id: record.execution_id,
+                    task_id,
+                    name,
+                    input,
+                }),
+                Effect::CreateTimer { timer_id, fire_at } => commit.timers.push(TimerItem {
+                    instance_id: instance_id.clone(),
+                    execution_id: record.execution_id,
+                    timer_id,
+                    fire_at,
+                }),
+                Effect::StartSubOrchestration { task_id, name: child_name, instance_id: child_id, input } => {
+                    let parent = ParentInstance {
+                        instance_id: instance_id.clone(),
+                        name: name.clone(),
+                        execution_id: record.execution_id,
+                        task_scheduled_id: task_id,
+                    };
+                    let conflict = Message {
+                        execution_id: Some(record.execution_id),
+                        event: HistoryEvent::new(
+                            now,
+                            EventKind::SubOrchestrationInstanceFailed {
+                                task_scheduled_id: task_id,
+                                failure: FailureDetails::host(
+                                    "InstanceAlreadyRunning",
+                                    format!("cannot start sub-orchestration: instance '{child_id}' is already running"),
+                                ),
+                            },
+                        ),
+                    };
+                    let (record, started) = new_instance(&self.store, &child_id, &child_name, input, Some(parent), now);
+                    commit.children.push(ChildStart { record, started, conflict });
+                }
+                Effect::SendEvent { instance_id: target, name, input } => commit.messages.push((
+                    target,
+                    Message { execution_id: None, event: HistoryEvent::new(now, EventKind::EventRaised { name, input }) },
+                )),
+                Effect::NotifyParent { parent, event } => commit.messages.push((
+                    parent.instance_id.clone(),
+                    Message { execution_id: Some(parent.execution_id), event: HistoryEvent::new(now, event) },
+                )),
+                Effect::ContinueAsNew { input, carried_events } => {
+                    let execution_id = self.store.allocate_id();
+                    commit.reset_history = true;
+                    commit.history_start = 0;
+                    commit.append.clear();
+                    commit.record.execution_id = execution_id;
+                    commit.record.runtime_status = RuntimeStatus::Running;
+                    commit.record.input = input.clone();
+                    commit.record.output = None;
+                    commit.record.failure = None;
+                    let started = EventKind::ExecutionStarted {
+                        name: name.clone(),
+                        instance_id: instance_id.clone(),
+                        input,
+                        parent: state.parent.clone(),
+                    };
+                    let mut events = vec![started];
+                    events.extend(
+                        carried_events
+                            .into_iter()
+                            .map(|event| EventKind::EventRaised { name: event.name, input: event.input }),
+                    );
+                    for event in events {
+                        commit.messages.push((
+                            instance_id.clone(),
+                            Message { execution_id: Some(execution_id), event: HistoryEvent::new(now, event) },
+                        ));
+                    }
+                }
+            }
+        }
+        commit
+    }
+
+    /// Runs one activity work item; returns the message to deliver to its orchestration.
+    pub async fn run_activity(wasm: &WasmRuntime, apps: &Apps, item: &ActivityWorkItem) -> Message {
+        let task_scheduled_id = item.task_id;
+        let failed = |failure: FailureDetails| EventKind::TaskFailed { task_scheduled_id, failure };
+        let kind = match apps.find(&item.name, FunctionKind::Activity) {
+            None => failed(FailureDetails::host(
+                "ActivityNotFound",
+                format!("no loaded app exports an activity named '{}'", item.name),
+            )),
+            Some((_, app)) => {
+                match wasm.run_activity(app, &item.name, item.input.as_ref(), &item.instance_id, item.task_id).await {
+                    Ok(Ok(result)) => match result.as_deref().map(serde_json::from_str::<serde::de::IgnoredAny>) {
+                        Some(Err(error)) => failed(FailureDetails::host(
+                            "InvalidOutput",
+                            format!("activity '{}' returned invalid JSON: {error}", item.name),
+                        )),
+                        _ => EventKind::TaskCompleted { task_scheduled_id, result },
+                    },
+                    Ok(Err(failure)) => failed(failure),
+                    Err(trap) => failed(FailureDetails::host("ActivityTrapped", trap.message)),
+                }
+            }
+        };
+        Message { execution_id: Some(item.execution_id), event: HistoryEvent::new(Timestamp::now(), kind) }
+    }
+}
+
+/// A new `Pending` instance row and its `ExecutionStarted` message, with a fresh execution id.
+pub fn new_instance(
+    store: &Store,
+    instance_id: &str,
+    name: &str,
+    input: Option<String>,
+    parent: Option<ParentInstance>,
+    now: Timestamp,
+) -> (InstanceRecord, Message) {
+    let execution_id = store.allocate_id();
+    let record = InstanceRecord {
+        instance_id: instance_id.to_owned(),
+        name: name.to_owned(),
+        execution_id,
+        runtime_status: RuntimeStatus::Pending,
+        input: input.clone(),
+        output: None,
+        custom_status: None,
+        failure: None,
+        created_time: now,
+        last_updated_time: now,
+        parent: parent.clone(),
+    };
+    let started = Message {
+        execution_id: Some(execution_id),
+        event: HistoryEvent::new(
+            now,
+            EventKind::ExecutionStarted { name: name.to_owned(), instance_id: instance_id.to_owned(), input, parent },
+        ),
+    };
+    (record, started)
+}
+
+fn unchanged_commit(record: &InstanceRecord, consumed: Vec<u64>, history_len: u64) -> StepCommit {
+    StepCommit {
+        instance_id: record.instance_id.clone(),
+        execution_id: record.execution_id,
+        consumed,
+        reset_history: false,
+        history_start: history_len,
+        append: Vec::new(),
+        record: record.clone(),
+        activities: Vec::new(),
+        timers: Vec::new(),
+        messages: Vec::new(),
+        children: Vec::new(),
+    }
+}
+
+fn started_name(events: &[HistoryEvent]) -> Option<String> {
+    events.iter().find_map(|event| match &event.kind {
+        EventKind::ExecutionStarted { name, .. } => Some(name.clone()),
+        _ => None,
+    })
+}
+
+/// The state as it will be once the accepted `ExecutionStarted` (if any) is history, so a
+/// failure in the very first episode still reaches a parent.
+fn state_with_started(state: &ExecutionState, accepted: &[HistoryEvent]) -> ExecutionState {
+    let mut state = state.clone();
+    for event in accepted {
+        if matches!(event.kind, EventKind::ExecutionStarted { .. }) {
+            state.observe(event);
+            state.history_len -= 1;
+        }
+    }
+    state
+}
