@@ -1,0 +1,347 @@
+//! Replay rules, proven on histories built in code.
+
+use super::*;
+use crate::history::{FailureDetails, Message, RuntimeStatus};
+
+const T0: Timestamp = Timestamp(1_700_000_000_000_000);
+
+fn at(seconds: i64) -> Timestamp {
+    T0.plus_micros(seconds * 1_000_000)
+}
+
+fn event(kind: EventKind) -> HistoryEvent {
+    HistoryEvent::new(T0, kind)
+}
+
+fn scheduled(id: i32, kind: EventKind) -> HistoryEvent {
+    HistoryEvent { event_id: id, timestamp: T0, kind }
+}
+
+fn started(name: &str, input: Option<&str>) -> EventKind {
+    EventKind::ExecutionStarted {
+        name: name.into(),
+        instance_id: "instance-1".into(),
+        input: input.map(str::to_owned),
+        parent: None,
+    }
+}
+
+fn task_scheduled(id: i32, name: &str) -> HistoryEvent {
+    scheduled(id, EventKind::TaskScheduled { name: name.into(), input: None })
+}
+
+fn task_completed(id: i32, result: &str) -> HistoryEvent {
+    event(EventKind::TaskCompleted { task_scheduled_id: id, result: Some(result.into()) })
+}
+
+fn schedule_action(id: i32, name: &str) -> Action {
+    Action { id, kind: ActionKind::ScheduleTask { name: name.into(), input: None } }
+}
+
+fn message(kind: EventKind) -> Message {
+    Message { execution_id: None, event: event(kind) }
+}
+
+/// E1_HelloSequence after two of its three activities:
+/// episode 0: OrchestratorStarted, ExecutionStarted, TaskScheduled#0, OrchestratorCompleted
+/// episode 1: OrchestratorStarted, TaskCompleted#0, TaskScheduled#1, OrchestratorCompleted
+/// episode 2: OrchestratorStarted, TaskCompleted#1, TaskScheduled#2, OrchestratorCompleted
+fn hello_sequence_history() -> Vec<HistoryEvent> {
+    vec![
+        event(EventKind::OrchestratorStarted),
+        event(started("E1_HelloSequence", None)),
+        task_scheduled(0, "E1_SayHello"),
+        event(EventKind::OrchestratorCompleted),
+        event(EventKind::OrchestratorStarted),
+        task_completed(0, "\"Hello Tokyo!\""),
+        task_scheduled(1, "E1_SayHello"),
+        event(EventKind::OrchestratorCompleted),
+        event(EventKind::OrchestratorStarted),
+        task_completed(1, "\"Hello Seattle!\""),
+        task_scheduled(2, "E1_SayHello"),
+        event(EventKind::OrchestratorCompleted),
+    ]
+}
+
+#[test]
+fn history_splits_into_episodes_of_inbound_events_and_recorded_actions() {
+    let episodes = recorded_episodes(&hello_sequence_history());
+    assert_eq!(episodes.len(), 3);
+    assert_eq!(episodes[0].inbound.len(), 2, "OrchestratorStarted and ExecutionStarted");
+    assert_eq!(episodes[0].actions, vec![task_scheduled(0, "E1_SayHello")]);
+    assert_eq!(episodes[2].inbound[1], task_completed(1, "\"Hello Seattle!\""));
+    assert_eq!(episodes[2].actions, vec![task_scheduled(2, "E1_SayHello")]);
+}
+
+#[test]
+fn replay_that_returns_the_recorded_actions_matches() {
+    for (index, episode) in recorded_episodes(&hello_sequence_history()).iter().enumerate() {
+        let returned = vec![schedule_action(index as i32, "E1_SayHello")];
+        assert_eq!(check_replayed_episode(index, &episode.actions, &returned), Ok(()));
+    }
+}
+
+#[test]
+fn replay_calling_another_activity_is_nondeterminism_naming_event_and_action() {
+    let episodes = recorded_episodes(&hello_sequence_history());
+    let error = check_replayed_episode(1, &episodes[1].actions, &[schedule_action(1, "E1_SayGoodbye")]).unwrap_err();
+    assert_eq!(error.episode, 1);
+    let message = error.to_string();
+    assert!(message.contains("TaskScheduled 'E1_SayHello' (sequence number 1)"), "{message}");
+    assert!(message.contains("ScheduleTask 'E1_SayGoodbye' (sequence number 1)"), "{message}");
+}
+
+#[test]
+fn replay_issuing_a_timer_where_history_has_an_activity_is_nondeterminism() {
+    let episodes = recorded_episodes(&hello_sequence_history());
+    let timer = Action { id: 0, kind: ActionKind::CreateTimer { fire_at: at(5) } };
+    let error = check_replayed_episode(0, &episodes[0].actions, &[timer]).unwrap_err();
+    assert!(error.to_string().contains("CreateTimer"), "{error}");
+}
+
+#[test]
+fn replay_that_skips_a_recorded_action_is_nondeterminism() {
+    let episodes = recorded_episodes(&hello_sequence_history());
+    let error = check_replayed_episode(0, &episodes[0].actions, &[]).unwrap_err();
+    assert_eq!(error.returned, None);
+    assert!(error.to_string().contains("did not issue it"), "{error}");
+}
+
+#[test]
+fn replay_that_does_more_than_the_history_is_nondeterminism() {
+    let episodes = recorded_episodes(&hello_sequence_history());
+    let returned = vec![schedule_action(0, "E1_SayHello"), schedule_action(1, "E1_SayHello")];
+    let error = check_replayed_episode(0, &episodes[0].actions, &returned).unwrap_err();
+    assert_eq!(error.recorded, None);
+    assert!(error.to_string().contains("which the history does not have"), "{error}");
+}
+
+#[test]
+fn replay_with_shifted_sequence_numbers_is_nondeterminism() {
+    let episodes = recorded_episodes(&hello_sequence_history());
+    let error = check_replayed_episode(0, &episodes[0].actions, &[schedule_action(3, "E1_SayHello")]).unwrap_err();
+    assert!(error.to_string().contains("sequence number 3"), "{error}");
+}
+
+#[test]
+fn completion_matches_the_recorded_execution_completed() {
+    let recorded = vec![event(EventKind::ExecutionCompleted {
+        status: CompletionStatus::Completed,
+        result: Some("1".into()),
+        failure: None,
+    })];
+    let complete = Action { id: -1, kind: ActionKind::Complete { result: Some("1".into()) } };
+    assert_eq!(check_replayed_episode(4, &recorded, &[complete]), Ok(()));
+    let fail = Action { id: -1, kind: ActionKind::Fail { failure: FailureDetails::host("E", "boom") } };
+    assert!(check_replayed_episode(4, &recorded, &[fail]).is_err());
+}
+
+#[test]
+fn state_tracks_pending_tasks_and_the_next_sequence_number() {
+    let state = ExecutionState::from_history(&hello_sequence_history());
+    assert!(state.started && !state.finished);
+    assert_eq!(state.name, "E1_HelloSequence");
+    assert_eq!(state.next_action_id, 3);
+    assert_eq!(state.pending.keys().copied().collect::<Vec<_>>(), vec![2]);
+    assert_eq!(state.history_len, 12);
+}
+
+#[test]
+fn triage_accepts_the_completion_of_a_pending_task() {
+    let state = ExecutionState::from_history(&hello_sequence_history());
+    let messages = vec![Message { execution_id: Some(7), event: task_completed(2, "\"Hello London!\"") }];
+    let triage = triage(&state, 7, &messages);
+    assert_eq!(triage.dispositions, vec![Disposition::Accept]);
+    assert!(triage.run_orchestrator);
+}
+
+#[test]
+fn triage_drops_duplicate_and_unknown_completions() {
+    let state = ExecutionState::from_history(&hello_sequence_history());
+    let messages = vec![
+        message(task_completed(0, "\"again\"").kind),
+        message(task_completed(2, "\"Hello London!\"").kind),
+        message(task_completed(2, "\"twice\"").kind),
+        message(EventKind::TimerFired { timer_id: 2, fire_at: T0 }),
+        message(task_completed(9, "\"never scheduled\"").kind),
+    ];
+    let triage = triage(&state, 7, &messages);
+    assert_eq!(
+        triage.dispositions,
+        vec![Disposition::Drop, Disposition::Accept, Disposition::Drop, Disposition::Drop, Disposition::Drop]
+    );
+    assert_eq!(triage.accepted.len(), 1);
+}
+
+#[test]
+fn triage_drops_messages_of_another_execution() {
+    let state = ExecutionState::from_history(&hello_sequence_history());
+    let stale = Message { execution_id: Some(3), event: task_completed(2, "\"late\"") };
+    let triage = triage(&state, 7, &[stale]);
+    assert_eq!(triage.dispositions, vec![Disposition::Drop]);
+    assert!(triage.is_noop());
+}
+
+#[test]
+fn triage_keeps_events_raised_while_suspended_until_resume() {
+    let mut history = hello_sequence_history();
+    history.push(event(EventKind::ExecutionSuspended { reason: None }));
+    let state = ExecutionState::from_history(&history);
+    assert!(state.suspended);
+    let raised = message(EventKind::EventRaised { name: "Approval".into(), input: Some("true".into()) });
+    let suspended = triage(&state, 7, std::slice::from_ref(&raised));
+    assert_eq!(suspended.dispositions, vec![Disposition::Defer]);
+    assert!(!suspended.run_orchestrator);
+
+    let resumed = triage(&state, 7, &[raised, message(EventKind::ExecutionResumed { reason: None })]);
+    assert_eq!(resumed.dispositions, vec![Disposition::Accept, Disposition::Accept]);
+    assert!(resumed.run_orchestrator);
+    assert!(matches!(resumed.accepted[0].kind, EventKind::EventRaised { .. }), "arrival order is kept");
+}
+
+#[test]
+fn triage_terminate_drops_everything_else() {
+    let state = ExecutionState::from_history(&hello_sequence_history());
+    let messages = vec![
+        message(task_completed(2, "\"Hello London!\"").kind),
+        message(EventKind::ExecutionTerminated { reason: Some("stop".into()) }),
+    ];
+    let triage = triage(&state, 7, &messages);
+    assert_eq!(triage.terminate, Some(Some("stop".into())));
+    assert!(triage.dispositions.iter().all(|d| *d == Disposition::Drop));
+}
+
+#[test]
+fn triage_of_a_finished_execution_drops_everything() {
+    let mut history = hello_sequence_history();
+    history.push(event(EventKind::ExecutionCompleted { status: CompletionStatus::Completed, result: None, failure: None }));
+    let state = ExecutionState::from_history(&history);
+    let triage = triage(&state, 7, &[message(EventKind::EventRaised { name: "x".into(), input: None })]);
+    assert_eq!(triage.dispositions, vec![Disposition::Drop]);
+}
+
+#[test]
+fn triage_delivers_execution_started_only_once() {
+    let state = ExecutionState::default();
+    let first = message(started("E1_HelloSequence", None));
+    let triage = triage(&state, 1, &[first.clone(), first, message(EventKind::EventRaised { name: "a".into(), input: None })]);
+    assert_eq!(triage.dispositions, vec![Disposition::Accept, Disposition::Drop, Disposition::Accept]);
+}
+
+#[test]
+fn new_episode_records_actions_and_emits_their_effects() {
+    let state = ExecutionState::from_history(&hello_sequence_history()[..4]);
+    let accepted = vec![task_completed(0, "\"Hello Tokyo!\"")];
+    let returned = EpisodeResult {
+        actions: vec![
+            schedule_action(1, "E1_SayHello"),
+            Action { id: 2, kind: ActionKind::CreateTimer { fire_at: at(60) } },
+            Action {
+                id: 3,
+                kind: ActionKind::CallSubOrchestration { name: "Child".into(), instance_id: None, input: None },
+            },
+        ],
+        custom_status: Some("{\"step\":1}".into()),
+    };
+    let outcome = finish_episode("instance-1", &state, at(1), accepted, Some(returned)).unwrap();
+    let kinds: Vec<&str> = outcome.new_history.iter().map(|event| event.kind.type_name()).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "OrchestratorStarted",
+            "TaskCompleted",
+            "TaskScheduled",
+            "TimerCreated",
+            "SubOrchestrationInstanceCreated",
+            "OrchestratorCompleted"
+        ]
+    );
+    assert_eq!(outcome.new_history[2].event_id, 1);
+    assert_eq!(outcome.status, RuntimeStatus::Running);
+    assert_eq!(outcome.custom_status.as_deref(), Some("{\"step\":1}"));
+    assert_eq!(
+        outcome.effects,
+        vec![
+            Effect::ScheduleActivity { task_id: 1, name: "E1_SayHello".into(), input: None },
+            Effect::CreateTimer { timer_id: 2, fire_at: at(60) },
+            Effect::StartSubOrchestration {
+                task_id: 3,
+                name: "Child".into(),
+                instance_id: "instance-1:3".into(),
+                input: None
+            },
+        ]
+    );
+}
+
+#[test]
+fn new_episode_rejects_an_action_with_a_reused_sequence_number() {
+    let state = ExecutionState::from_history(&hello_sequence_history());
+    let returned = EpisodeResult { actions: vec![schedule_action(1, "E1_SayHello")], custom_status: None };
+    let error = finish_episode("instance-1", &state, at(1), Vec::new(), Some(returned)).unwrap_err();
+    assert!(error.to_string().contains("where 3 was expected"), "{error}");
+}
+
+#[test]
+fn completing_a_sub_orchestration_notifies_its_parent() {
+    let parent = ParentInstance { instance_id: "parent".into(), name: "P".into(), execution_id: 4, task_scheduled_id: 2 };
+    let history = vec![
+        event(EventKind::OrchestratorStarted),
+        event(EventKind::ExecutionStarted {
+            name: "Child".into(),
+            instance_id: "parent:2".into(),
+            input: None,
+            parent: Some(parent.clone()),
+        }),
+    ];
+    let state = ExecutionState::from_history(&history);
+    let returned = EpisodeResult {
+        actions: vec![Action { id: -1, kind: ActionKind::Complete { result: Some("42".into()) } }],
+        custom_status: None,
+    };
+    let outcome = finish_episode("parent:2", &state, at(1), Vec::new(), Some(returned)).unwrap();
+    assert_eq!(outcome.status, RuntimeStatus::Completed);
+    assert_eq!(outcome.output.as_deref(), Some("42"));
+    assert_eq!(
+        outcome.effects,
+        vec![Effect::NotifyParent {
+            parent,
+            event: EventKind::SubOrchestrationInstanceCompleted { task_scheduled_id: 2, result: Some("42".into()) }
+        }]
+    );
+}
+
+#[test]
+fn continue_as_new_ends_the_episode_with_a_restart_effect() {
+    let state = ExecutionState::from_history(&hello_sequence_history()[..4]);
+    let carried = vec![CarriedEvent { name: "Approval".into(), input: Some("true".into()) }];
+    let returned = EpisodeResult {
+        actions: vec![Action {
+            id: -1,
+            kind: ActionKind::ContinueAsNew { input: Some("2".into()), carried_events: carried.clone() },
+        }],
+        custom_status: None,
+    };
+    let outcome = finish_episode("instance-1", &state, at(1), Vec::new(), Some(returned)).unwrap();
+    assert_eq!(outcome.status, RuntimeStatus::ContinuedAsNew);
+    assert_eq!(outcome.effects, vec![Effect::ContinueAsNew { input: Some("2".into()), carried_events: carried }]);
+}
+
+#[test]
+fn termination_records_the_reason_as_output() {
+    let state = ExecutionState::from_history(&hello_sequence_history());
+    let outcome = end_episode(&state, at(2), Vec::new(), Some("buggy".into()), None);
+    assert_eq!(outcome.status, RuntimeStatus::Terminated);
+    assert_eq!(outcome.output.as_deref(), Some("\"buggy\""));
+    let kinds: Vec<&str> = outcome.new_history.iter().map(|event| event.kind.type_name()).collect();
+    assert_eq!(kinds, vec!["OrchestratorStarted", "ExecutionTerminated", "ExecutionCompleted", "OrchestratorCompleted"]);
+}
+
+#[test]
+fn host_failure_fails_the_execution_with_the_reason() {
+    let state = ExecutionState::from_history(&hello_sequence_history());
+    let failure = FailureDetails::host("NonDeterministicOrchestrationError", "diverged");
+    let outcome = end_episode(&state, at(2), Vec::new(), None, Some(failure.clone()));
+    assert_eq!(outcome.status, RuntimeStatus::Failed);
+    assert_eq!(outcome.failure, Some(failure));
+}
