@@ -21,7 +21,9 @@ pub const MAX_INSTANCE_ID_LEN: usize = 256;
 #[non_exhaustive]
 pub enum ClientError {
     /// The instance id is empty, too long, or has a forbidden character.
-    #[error("invalid instance id {0:?}: ids are 1 to 256 characters, without '/', '\\', '#', '?' or control characters")]
+    #[error(
+        "invalid instance id {0:?}: ids are 1 to 256 characters, without '/', '\\', '#', '?' or control characters"
+    )]
     InvalidInstanceId(String),
     /// No loaded app exports this orchestrator.
     #[error("the orchestrator function '{0}' does not exist")]
@@ -176,17 +178,25 @@ pub fn percent_encode(text: &str) -> String {
 
 /// Checks an instance id.
 pub fn validate_instance_id(id: &str) -> Result<(), ClientError> {
-    let valid = !id.is_empty()
+    let valid = !id.trim().is_empty()
         && id.chars().count() <= MAX_INSTANCE_ID_LEN
-        && !id.chars().any(|c| c.is_control() || matches!(c, '/' | '\\' | '#' | '?'));
-    if valid { Ok(()) } else { Err(ClientError::InvalidInstanceId(id.to_owned())) }
+        && !id
+            .chars()
+            .any(|c| c.is_control() || matches!(c, '/' | '\\' | '#' | '?'));
+    if valid {
+        Ok(())
+    } else {
+        Err(ClientError::InvalidInstanceId(id.to_owned()))
+    }
 }
 
 fn validate_json(what: &'static str, text: Option<String>) -> Result<Option<String>, ClientError> {
     match text {
         Some(text) if !text.trim().is_empty() => {
-            serde_json::from_str::<serde::de::IgnoredAny>(&text)
-                .map_err(|error| ClientError::InvalidJson { what, detail: error.to_string() })?;
+            serde_json::from_str::<serde::de::IgnoredAny>(&text).map_err(|error| ClientError::InvalidJson {
+                what,
+                detail: error.to_string(),
+            })?;
             Ok(Some(text))
         }
         _ => Ok(None),
@@ -216,7 +226,14 @@ impl TaskHub {
         }
         let apps = Arc::new(Apps::new(apps));
         let dispatcher = Dispatcher::start(store.clone(), wasm, apps.clone(), config.dispatch)?;
-        Ok((TaskHub { store, apps, dispatcher }, errors))
+        Ok((
+            TaskHub {
+                store,
+                apps,
+                dispatcher,
+            },
+            errors,
+        ))
     }
 
     /// The loaded apps.
@@ -257,9 +274,18 @@ impl DurableOrchestrationClient {
         }
         let input = validate_json("the orchestrator input", input)?;
         let (record, started) = new_instance(&self.hub.store, &instance_id, name, input, None, Timestamp::now());
-        match self.hub.dispatcher.committer().commit(Write::Start { record, started }).await? {
+        match self
+            .hub
+            .dispatcher
+            .committer()
+            .commit(Write::Start { record, started })
+            .await?
+        {
             Ok(()) => Ok(instance_id),
-            Err(Rejection::AlreadyExists(status)) => Err(ClientError::AlreadyExists { id: instance_id, status }),
+            Err(Rejection::AlreadyExists(status)) => Err(ClientError::AlreadyExists {
+                id: instance_id,
+                status,
+            }),
             Err(other) => unreachable!("a start is never rejected as {other:?}"),
         }
     }
@@ -272,50 +298,76 @@ impl DurableOrchestrationClient {
         show_history_output: bool,
         show_input: bool,
     ) -> Result<Option<OrchestrationStatus>, ClientError> {
-        let Some(record) = self.hub.store.instance(instance_id)? else { return Ok(None) };
+        let Some(record) = self.hub.store.instance(instance_id)? else {
+            return Ok(None);
+        };
         let history = if show_history {
             let events = self.hub.store.history(instance_id)?;
             Some(api_history(&events, show_history_output))
         } else {
             None
         };
-        Ok(Some(OrchestrationStatus { record, show_input, history }))
+        Ok(Some(OrchestrationStatus {
+            record,
+            show_input,
+            history,
+        }))
     }
 
     /// Sends an event to an instance. Events for an instance that is not waiting yet are
     /// kept until it waits.
-    pub async fn raise_event(&self, instance_id: &str, event_name: &str, data: Option<String>) -> Result<(), ClientError> {
+    pub async fn raise_event(
+        &self,
+        instance_id: &str,
+        event_name: &str,
+        data: Option<String>,
+    ) -> Result<(), ClientError> {
         if event_name.is_empty() {
             return Err(ClientError::InvalidArgument("the event name must not be empty".into()));
         }
         let input = validate_json("the event data", data)?;
-        let event = EventKind::EventRaised { name: event_name.to_owned(), input };
+        let event = EventKind::EventRaised {
+            name: event_name.to_owned(),
+            input,
+        };
         self.deliver(instance_id, None, event).await
     }
 
     /// Terminates a running instance.
     pub async fn terminate(&self, instance_id: &str, reason: Option<String>) -> Result<(), ClientError> {
-        self.deliver(instance_id, None, EventKind::ExecutionTerminated { reason }).await
+        self.deliver(instance_id, None, EventKind::ExecutionTerminated { reason })
+            .await
     }
 
     /// Suspends a running instance; events raised meanwhile are kept.
     pub async fn suspend(&self, instance_id: &str, reason: Option<String>) -> Result<(), ClientError> {
-        self.deliver(instance_id, None, EventKind::ExecutionSuspended { reason }).await
+        self.deliver(instance_id, None, EventKind::ExecutionSuspended { reason })
+            .await
     }
 
     /// Resumes a suspended instance.
     pub async fn resume(&self, instance_id: &str, reason: Option<String>) -> Result<(), ClientError> {
-        self.deliver(instance_id, None, EventKind::ExecutionResumed { reason }).await
+        self.deliver(instance_id, None, EventKind::ExecutionResumed { reason })
+            .await
     }
 
     async fn deliver(&self, instance_id: &str, execution_id: Option<u64>, event: EventKind) -> Result<(), ClientError> {
         validate_instance_id(instance_id)?;
-        let message = Message { execution_id, event: HistoryEvent::new(Timestamp::now(), event) };
-        let write = Write::Deliver { instance_id: instance_id.to_owned(), message };
+        let message = Message {
+            execution_id,
+            event: HistoryEvent::new(Timestamp::now(), event),
+        };
+        let write = Write::Deliver {
+            instance_id: instance_id.to_owned(),
+            message,
+        };
         match self.hub.dispatcher.committer().commit(write).await? {
             Ok(()) => Ok(()),
             Err(Rejection::NotFound) => Err(ClientError::NotFound(instance_id.to_owned())),
-            Err(Rejection::Gone(status)) => Err(ClientError::Gone { id: instance_id.to_owned(), status }),
+            Err(Rejection::Gone(status)) => Err(ClientError::Gone {
+                id: instance_id.to_owned(),
+                status,
+            }),
             Err(other) => unreachable!("a delivery is never rejected as {other:?}"),
         }
     }
@@ -331,7 +383,9 @@ impl DurableOrchestrationClient {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let status = self.get_status(instance_id, false, false, true).await?;
-            let finished = status.as_ref().is_some_and(|status| status.record.runtime_status.is_terminal());
+            let finished = status
+                .as_ref()
+                .is_some_and(|status| status.record.runtime_status.is_terminal());
             if finished || tokio::time::Instant::now() + interval > deadline {
                 return Ok(status);
             }
@@ -353,7 +407,9 @@ pub fn api_history(events: &[HistoryEvent], show_output: bool) -> Vec<Value> {
     let mut shown = Vec::new();
     for event in events {
         match &event.kind {
-            EventKind::TaskScheduled { .. } | EventKind::SubOrchestrationInstanceCreated { .. } | EventKind::TimerCreated { .. } => {
+            EventKind::TaskScheduled { .. }
+            | EventKind::SubOrchestrationInstanceCreated { .. }
+            | EventKind::TimerCreated { .. } => {
                 scheduled.insert(event.event_id, event);
                 if matches!(event.kind, EventKind::TimerCreated { .. }) {
                     shown.push(event.to_api_json(show_output, None));

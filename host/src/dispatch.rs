@@ -37,7 +37,10 @@ pub struct DispatchConfig {
 
 impl Default for DispatchConfig {
     fn default() -> Self {
-        DispatchConfig { cache_capacity: 10_000, activity_concurrency: 16 }
+        DispatchConfig {
+            cache_capacity: 10_000,
+            activity_concurrency: 16,
+        }
     }
 }
 
@@ -59,7 +62,10 @@ impl Committer {
     pub async fn commit(&self, write: Write) -> Result<Result<(), Rejection>, CommitError> {
         let (reply, answer) = oneshot::channel();
         self.requests
-            .send(CommitRequest { write, reply: Some(reply) })
+            .send(CommitRequest {
+                write,
+                reply: Some(reply),
+            })
             .map_err(|_| CommitError(Arc::new(shutting_down())))?;
         answer.await.map_err(|_| CommitError(Arc::new(shutting_down())))?
     }
@@ -109,8 +115,16 @@ impl Dispatcher {
         let (ready_tx, ready_rx) = mpsc::unbounded_channel();
         let (activity_tx, activity_rx) = mpsc::unbounded_channel();
         let (timer_tx, timer_rx) = mpsc::unbounded_channel();
-        let sinks = NoticeSinks { ready: ready_tx.clone(), activities: activity_tx, timers: timer_tx };
-        sinks.forward(Notices { ready: recovery.ready, activities: recovery.activities, timers: recovery.timers });
+        let sinks = NoticeSinks {
+            ready: ready_tx.clone(),
+            activities: activity_tx,
+            timers: timer_tx,
+        };
+        sinks.forward(Notices {
+            ready: recovery.ready,
+            activities: recovery.activities,
+            timers: recovery.timers,
+        });
 
         let (requests, request_rx) = mpsc::unbounded_channel();
         let committer = Committer { requests };
@@ -122,7 +136,12 @@ impl Dispatcher {
 
         let mut tasks = Vec::new();
         let orchestrations = Orchestrations::new(wasm.clone(), apps.clone(), store, config.cache_capacity);
-        tasks.push(tokio::spawn(run_orchestration_worker(orchestrations, committer.clone(), ready_tx, ready_rx)));
+        tasks.push(tokio::spawn(run_orchestration_worker(
+            orchestrations,
+            committer.clone(),
+            ready_tx,
+            ready_rx,
+        )));
         let activity_rx = Arc::new(tokio::sync::Mutex::new(activity_rx));
         for _ in 0..config.activity_concurrency.max(1) {
             tasks.push(tokio::spawn(run_activity_worker(
@@ -133,7 +152,11 @@ impl Dispatcher {
             )));
         }
         tasks.push(tokio::spawn(run_timer_service(committer.clone(), timer_rx)));
-        Ok(Dispatcher { committer, committer_thread: Some(committer_thread), tasks })
+        Ok(Dispatcher {
+            committer,
+            committer_thread: Some(committer_thread),
+            tasks,
+        })
     }
 
     /// Submits writes.
@@ -279,7 +302,11 @@ async fn run_activity_worker(
         let next = items.lock().await.recv().await;
         let Some((key, item)) = next else { return };
         let message = Orchestrations::run_activity(&wasm, &apps, &item).await;
-        let write = Write::ActivityDone { key, instance_id: item.instance_id.clone(), message };
+        let write = Write::ActivityDone {
+            key,
+            instance_id: item.instance_id.clone(),
+            message,
+        };
         // The work item stays stored until this commit succeeds; retry until it does.
         while let Err(error) = committer.commit(write.clone()).await {
             eprintln!("error: result of activity '{}' not committed: {error}", item.name);
@@ -300,7 +327,13 @@ async fn run_timer_service(committer: Committer, mut new_timers: mpsc::Unbounded
             let (key, timer) = entry.remove_entry();
             let committer = committer.clone();
             tokio::spawn(async move {
-                while let Err(error) = committer.commit(Write::TimerFired { key, timer: timer.clone() }).await {
+                while let Err(error) = committer
+                    .commit(Write::TimerFired {
+                        key,
+                        timer: timer.clone(),
+                    })
+                    .await
+                {
                     eprintln!("error: timer of '{}' not committed: {error}", timer.instance_id);
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }

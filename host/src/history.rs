@@ -81,7 +81,9 @@ impl Timestamp {
             micros_of_day = (hour * 3600 + minute * 60 + second) * 1_000_000 + digits.parse::<i64>().ok()?;
         }
         let days = days_from_civil(year, month, day);
-        Some(Timestamp(days * 86_400 * 1_000_000 + micros_of_day - offset_secs * 1_000_000))
+        Some(Timestamp(
+            days * 86_400 * 1_000_000 + micros_of_day - offset_secs * 1_000_000,
+        ))
     }
 
     /// This time plus `micros` microseconds.
@@ -148,7 +150,11 @@ pub struct FailureDetails {
 impl FailureDetails {
     /// A failure raised by the host itself rather than by guest code.
     pub fn host(error_type: &str, message: impl Into<String>) -> Self {
-        FailureDetails { error_type: error_type.to_owned(), message: message.into(), details: None }
+        FailureDetails {
+            error_type: error_type.to_owned(),
+            message: message.into(),
+            details: None,
+        }
     }
 }
 
@@ -182,24 +188,72 @@ pub enum CompletionStatus {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[allow(missing_docs)] // The fields mirror the WIT records, documented there.
 pub enum EventKind {
-    ExecutionStarted { name: String, instance_id: String, input: Option<String>, parent: Option<ParentInstance> },
+    ExecutionStarted {
+        name: String,
+        instance_id: String,
+        input: Option<String>,
+        parent: Option<ParentInstance>,
+    },
     OrchestratorStarted,
     OrchestratorCompleted,
-    TaskScheduled { name: String, input: Option<String> },
-    TaskCompleted { task_scheduled_id: i32, result: Option<String> },
-    TaskFailed { task_scheduled_id: i32, failure: FailureDetails },
-    TimerCreated { fire_at: Timestamp },
-    TimerFired { timer_id: i32, fire_at: Timestamp },
-    EventRaised { name: String, input: Option<String> },
-    EventSent { instance_id: String, name: String, input: Option<String> },
-    SubOrchestrationInstanceCreated { name: String, instance_id: String, input: Option<String> },
-    SubOrchestrationInstanceCompleted { task_scheduled_id: i32, result: Option<String> },
-    SubOrchestrationInstanceFailed { task_scheduled_id: i32, failure: FailureDetails },
-    ContinueAsNew { input: Option<String> },
-    ExecutionSuspended { reason: Option<String> },
-    ExecutionResumed { reason: Option<String> },
-    ExecutionTerminated { reason: Option<String> },
-    ExecutionCompleted { status: CompletionStatus, result: Option<String>, failure: Option<FailureDetails> },
+    TaskScheduled {
+        name: String,
+        input: Option<String>,
+    },
+    TaskCompleted {
+        task_scheduled_id: i32,
+        result: Option<String>,
+    },
+    TaskFailed {
+        task_scheduled_id: i32,
+        failure: FailureDetails,
+    },
+    TimerCreated {
+        fire_at: Timestamp,
+    },
+    TimerFired {
+        timer_id: i32,
+        fire_at: Timestamp,
+    },
+    EventRaised {
+        name: String,
+        input: Option<String>,
+    },
+    EventSent {
+        instance_id: String,
+        name: String,
+        input: Option<String>,
+    },
+    SubOrchestrationInstanceCreated {
+        name: String,
+        instance_id: String,
+        input: Option<String>,
+    },
+    SubOrchestrationInstanceCompleted {
+        task_scheduled_id: i32,
+        result: Option<String>,
+    },
+    SubOrchestrationInstanceFailed {
+        task_scheduled_id: i32,
+        failure: FailureDetails,
+    },
+    ContinueAsNew {
+        input: Option<String>,
+    },
+    ExecutionSuspended {
+        reason: Option<String>,
+    },
+    ExecutionResumed {
+        reason: Option<String>,
+    },
+    ExecutionTerminated {
+        reason: Option<String>,
+    },
+    ExecutionCompleted {
+        status: CompletionStatus,
+        result: Option<String>,
+        failure: Option<FailureDetails>,
+    },
 }
 
 impl EventKind {
@@ -242,7 +296,11 @@ pub struct HistoryEvent {
 impl HistoryEvent {
     /// An event that no action created (event id -1).
     pub fn new(timestamp: Timestamp, kind: EventKind) -> Self {
-        HistoryEvent { event_id: -1, timestamp, kind }
+        HistoryEvent {
+            event_id: -1,
+            timestamp,
+            kind,
+        }
     }
 
     /// Encodes the event for the store.
@@ -285,8 +343,14 @@ impl HistoryEvent {
                 put("FunctionName", json!(name));
                 put("InstanceId", json!(instance_id));
             }
-            EventKind::TaskCompleted { task_scheduled_id, result }
-            | EventKind::SubOrchestrationInstanceCompleted { task_scheduled_id, result } => {
+            EventKind::TaskCompleted {
+                task_scheduled_id,
+                result,
+            }
+            | EventKind::SubOrchestrationInstanceCompleted {
+                task_scheduled_id,
+                result,
+            } => {
                 put("TaskScheduledId", json!(task_scheduled_id));
                 if let Some(name) = scheduled_name {
                     put("FunctionName", json!(name));
@@ -295,8 +359,14 @@ impl HistoryEvent {
                     put("Result", json_or_null(result.as_deref()));
                 }
             }
-            EventKind::TaskFailed { task_scheduled_id, failure }
-            | EventKind::SubOrchestrationInstanceFailed { task_scheduled_id, failure } => {
+            EventKind::TaskFailed {
+                task_scheduled_id,
+                failure,
+            }
+            | EventKind::SubOrchestrationInstanceFailed {
+                task_scheduled_id,
+                failure,
+            } => {
                 put("TaskScheduledId", json!(task_scheduled_id));
                 if let Some(name) = scheduled_name {
                     put("FunctionName", json!(name));
@@ -317,7 +387,11 @@ impl HistoryEvent {
                     put("Input", json_or_null(input.as_deref()));
                 }
             }
-            EventKind::EventSent { instance_id, name, input } => {
+            EventKind::EventSent {
+                instance_id,
+                name,
+                input,
+            } => {
                 put("InstanceId", json!(instance_id));
                 put("Name", json!(name));
                 if show_output {
@@ -333,7 +407,11 @@ impl HistoryEvent {
                 put("Reason", json!(reason));
             }
             EventKind::ExecutionTerminated { reason } => put("Input", json!(reason)),
-            EventKind::ExecutionCompleted { status, result, failure } => {
+            EventKind::ExecutionCompleted {
+                status,
+                result,
+                failure,
+            } => {
                 put("OrchestrationStatus", json!(RuntimeStatus::from(*status).as_str()));
                 if show_output {
                     let result = match failure {
@@ -374,13 +452,33 @@ pub struct CarriedEvent {
 #[derive(Clone, Debug, PartialEq)]
 #[allow(missing_docs)] // The fields mirror the WIT records, documented there.
 pub enum ActionKind {
-    ScheduleTask { name: String, input: Option<String> },
-    CreateTimer { fire_at: Timestamp },
-    CallSubOrchestration { name: String, instance_id: Option<String>, input: Option<String> },
-    SendEvent { instance_id: String, name: String, input: Option<String> },
-    Complete { result: Option<String> },
-    Fail { failure: FailureDetails },
-    ContinueAsNew { input: Option<String>, carried_events: Vec<CarriedEvent> },
+    ScheduleTask {
+        name: String,
+        input: Option<String>,
+    },
+    CreateTimer {
+        fire_at: Timestamp,
+    },
+    CallSubOrchestration {
+        name: String,
+        instance_id: Option<String>,
+        input: Option<String>,
+    },
+    SendEvent {
+        instance_id: String,
+        name: String,
+        input: Option<String>,
+    },
+    Complete {
+        result: Option<String>,
+    },
+    Fail {
+        failure: FailureDetails,
+    },
+    ContinueAsNew {
+        input: Option<String>,
+        carried_events: Vec<CarriedEvent>,
+    },
 }
 
 /// A decision of the orchestration, with its sequence number (-1 for terminal actions).
@@ -566,13 +664,20 @@ mod tests {
     fn timestamps_round_trip_through_iso8601() {
         for micros in [0, 1, 1_764_064_800_123_456, 951_782_400_000_000, -1] {
             let timestamp = Timestamp(micros);
-            assert_eq!(Timestamp::parse_iso8601(&timestamp.to_iso8601()), Some(timestamp), "{timestamp}");
+            assert_eq!(
+                Timestamp::parse_iso8601(&timestamp.to_iso8601()),
+                Some(timestamp),
+                "{timestamp}"
+            );
         }
     }
 
     #[test]
     fn iso8601_formats_a_known_date() {
-        assert_eq!(Timestamp(951_782_400_000_000).to_iso8601(), "2000-02-29T00:00:00.000000Z");
+        assert_eq!(
+            Timestamp(951_782_400_000_000).to_iso8601(),
+            "2000-02-29T00:00:00.000000Z"
+        );
     }
 
     #[test]

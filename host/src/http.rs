@@ -21,7 +21,10 @@ use crate::client::{ClientError, DurableOrchestrationClient, ManagementUrls};
 use crate::history::RuntimeStatus;
 
 /// The path prefixes the API answers under (Functions 2.x and 1.x).
-pub const PREFIXES: [&str; 2] = ["/runtime/webhooks/durabletask", "/admin/extensions/DurableTaskExtension"];
+pub const PREFIXES: [&str; 2] = [
+    "/runtime/webhooks/durabletask",
+    "/admin/extensions/DurableTaskExtension",
+];
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 16 << 20;
 /// Seconds a client should wait between status polls.
@@ -89,14 +92,22 @@ async fn handle_hyper(client: &DurableOrchestrationClient, request: Request<Inco
     let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(error) => {
-            return error_response(StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge", &format!("request body rejected: {error}"));
+            return error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PayloadTooLarge",
+                &format!("request body rejected: {error}"),
+            );
         }
     };
     let request = ApiRequest {
         method: parts.method,
         path: parts.uri.path().to_owned(),
         query: parts.uri.query().unwrap_or_default().to_owned(),
-        host: parts.headers.get(HOST).and_then(|value| value.to_str().ok()).map(str::to_owned),
+        host: parts
+            .headers
+            .get(HOST)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned),
         body,
     };
     handle(client, request).await
@@ -106,15 +117,29 @@ async fn handle_hyper(client: &DurableOrchestrationClient, request: Request<Inco
 pub async fn handle(client: &DurableOrchestrationClient, request: ApiRequest) -> Response<Full<Bytes>> {
     let Some((prefix, rest)) = PREFIXES.iter().find_map(|prefix| {
         let head = request.path.get(..prefix.len())?;
-        head.eq_ignore_ascii_case(prefix).then(|| (prefix, &request.path[prefix.len()..]))
+        head.eq_ignore_ascii_case(prefix)
+            .then(|| (prefix, &request.path[prefix.len()..]))
     }) else {
-        return error_response(StatusCode::NOT_FOUND, "NotFound", &format!("no endpoint at {}", request.path));
+        return error_response(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("no endpoint at {}", request.path),
+        );
     };
-    let segments: Vec<String> = rest.split('/').filter(|segment| !segment.is_empty()).map(percent_decode).collect();
+    let segments: Vec<String> = rest
+        .split('/')
+        .filter(|segment| !segment.is_empty())
+        .map(percent_decode)
+        .collect();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let query = Query::parse(&request.query);
     let base = format!("http://{}{prefix}", request.host.as_deref().unwrap_or("localhost"));
-    let context = Context { client, base, query, body: &request.body };
+    let context = Context {
+        client,
+        base,
+        query,
+        body: &request.body,
+    };
     let method = &request.method;
     let result = match segments.as_slice() {
         [orchestrators, name, id @ ..] if orchestrators.eq_ignore_ascii_case("orchestrators") => {
@@ -145,9 +170,11 @@ pub async fn handle(client: &DurableOrchestrationClient, request: ApiRequest) ->
     };
     match result {
         Ok(response) => response,
-        Err(ApiError::NoRoute) => {
-            error_response(StatusCode::NOT_FOUND, "NotFound", &format!("no endpoint at {}", request.path))
-        }
+        Err(ApiError::NoRoute) => error_response(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("no endpoint at {}", request.path),
+        ),
         Err(ApiError::BadRequest(message)) => error_response(StatusCode::BAD_REQUEST, "ArgumentException", &message),
         Err(ApiError::Client(error)) => client_error_response(&error),
     }
@@ -209,13 +236,18 @@ impl Context<'_> {
         let show_history_output = self.query.flag("showHistoryOutput")?.unwrap_or(false);
         let show_input = self.query.flag("showInput")?.unwrap_or(true);
         let fail_with_500 = self.query.flag("returnInternalServerErrorOnFailure")?.unwrap_or(false);
-        let Some(status) = self.client.get_status(id, show_history, show_history_output, show_input).await? else {
+        let Some(status) = self
+            .client
+            .get_status(id, show_history, show_history_output, show_input)
+            .await?
+        else {
             return Err(ClientError::NotFound(id.to_owned()).into());
         };
         let code = match status.record.runtime_status {
-            RuntimeStatus::Pending | RuntimeStatus::Running | RuntimeStatus::Suspended | RuntimeStatus::ContinuedAsNew => {
-                StatusCode::ACCEPTED
-            }
+            RuntimeStatus::Pending
+            | RuntimeStatus::Running
+            | RuntimeStatus::Suspended
+            | RuntimeStatus::ContinuedAsNew => StatusCode::ACCEPTED,
             RuntimeStatus::Failed if fail_with_500 => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::OK,
         };
@@ -262,7 +294,10 @@ impl Query {
     }
 
     fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
+        self.0
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
     }
 
     /// A boolean parameter: `true`/`false` in any case (Python sends `True`).
@@ -271,7 +306,9 @@ impl Query {
             None | Some("") => Ok(None),
             Some(value) if value.eq_ignore_ascii_case("true") => Ok(Some(true)),
             Some(value) if value.eq_ignore_ascii_case("false") => Ok(Some(false)),
-            Some(value) => Err(ApiError::BadRequest(format!("query parameter {name} must be true or false, not {value:?}"))),
+            Some(value) => Err(ApiError::BadRequest(format!(
+                "query parameter {name} must be true or false, not {value:?}"
+            ))),
         }
     }
 }
@@ -303,7 +340,10 @@ fn query_decode(text: &str) -> String {
 }
 
 fn query_encode(text: &str) -> String {
-    crate::client::percent_encode(text).replace('&', "%26").replace('=', "%3D").replace('+', "%2B")
+    crate::client::percent_encode(text)
+        .replace('&', "%26")
+        .replace('=', "%3D")
+        .replace('+', "%2B")
 }
 
 fn set_header(response: &mut Response<Full<Bytes>>, name: hyper::header::HeaderName, value: &str) {
@@ -315,7 +355,10 @@ fn set_header(response: &mut Response<Full<Bytes>>, name: hyper::header::HeaderN
 fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
     *response.status_mut() = status;
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
     response
 }
 
@@ -326,7 +369,11 @@ fn empty_response(status: StatusCode) -> Response<Full<Bytes>> {
 }
 
 fn method_not_allowed(method: &Method) -> Response<Full<Bytes>> {
-    error_response(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", &format!("method {method} is not allowed here"))
+    error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "MethodNotAllowed",
+        &format!("method {method} is not allowed here"),
+    )
 }
 
 /// An error body in the shape Durable Functions uses (`Message`, `ExceptionMessage`).
@@ -339,7 +386,9 @@ fn error_response(status: StatusCode, exception_type: &str, message: &str) -> Re
 
 fn client_error_response(error: &ClientError) -> Response<Full<Bytes>> {
     let (status, exception_type) = match error {
-        ClientError::InvalidInstanceId(_) | ClientError::InvalidArgument(_) => (StatusCode::BAD_REQUEST, "ArgumentException"),
+        ClientError::InvalidInstanceId(_) | ClientError::InvalidArgument(_) => {
+            (StatusCode::BAD_REQUEST, "ArgumentException")
+        }
         ClientError::UnknownOrchestrator(_) => (StatusCode::BAD_REQUEST, "ArgumentException"),
         ClientError::InvalidJson { .. } => (StatusCode::BAD_REQUEST, "JsonReaderException"),
         ClientError::NotFound(_) => (StatusCode::NOT_FOUND, "ArgumentException"),
@@ -347,7 +396,11 @@ fn client_error_response(error: &ClientError) -> Response<Full<Bytes>> {
         ClientError::AlreadyExists { .. } => (StatusCode::CONFLICT, "InvalidOperationException"),
         ClientError::Store(_) | ClientError::Commit(_) => {
             eprintln!("error: {error}");
-            return error_response(StatusCode::INTERNAL_SERVER_ERROR, "Exception", "internal storage error; see the host log");
+            return error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Exception",
+                "internal storage error; see the host log",
+            );
         }
     };
     error_response(status, exception_type, &error.to_string())

@@ -44,18 +44,28 @@ fn parse_serve(mut args: impl Iterator<Item = String>) -> Result<ServeArgs> {
             Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
             None => (flag, None),
         };
-        let mut value = || inline.clone().or_else(|| args.next()).with_context(|| format!("{flag} needs a value"));
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .with_context(|| format!("{flag} needs a value"))
+        };
         match flag.as_str() {
             "--listen" => {
                 let text = value()?;
-                parsed.listen = text.parse().with_context(|| format!("--listen {text}: expected HOST:PORT, e.g. 127.0.0.1:7071"))?;
+                parsed.listen = text
+                    .parse()
+                    .with_context(|| format!("--listen {text}: expected HOST:PORT, e.g. 127.0.0.1:7071"))?;
             }
             "--store" => parsed.store = PathBuf::from(value()?),
             "--app" => parsed.apps.push(PathBuf::from(value()?)),
             "--component-cache" => parsed.component_cache = Some(PathBuf::from(value()?)),
-            "--cache-size" => parsed.dispatch.cache_capacity = value()?.parse().context("--cache-size expects a number")?,
+            "--cache-size" => {
+                parsed.dispatch.cache_capacity = value()?.parse().context("--cache-size expects a number")?
+            }
             "--activity-concurrency" => {
-                parsed.dispatch.activity_concurrency = value()?.parse().context("--activity-concurrency expects a number")?
+                parsed.dispatch.activity_concurrency =
+                    value()?.parse().context("--activity-concurrency expects a number")?
             }
             "-h" | "--help" => {
                 print!("{USAGE}");
@@ -75,7 +85,10 @@ fn main() -> Result<()> {
     match args.next().as_deref() {
         Some("serve") => {
             let serve_args = parse_serve(args)?;
-            tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(serve_args))
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(serve(serve_args))
         }
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
@@ -87,7 +100,10 @@ fn main() -> Result<()> {
 
 async fn serve(args: ServeArgs) -> Result<()> {
     let component_cache = args.component_cache.clone().unwrap_or_else(|| {
-        args.store.parent().map(|dir| dir.join("component-cache")).unwrap_or_else(|| PathBuf::from("component-cache"))
+        args.store
+            .parent()
+            .map(|dir| dir.join("component-cache"))
+            .unwrap_or_else(|| PathBuf::from("component-cache"))
     });
     let config = HostConfig {
         store_path: args.store.clone(),
@@ -95,13 +111,20 @@ async fn serve(args: ServeArgs) -> Result<()> {
         component_cache: Some(component_cache),
         dispatch: args.dispatch.clone(),
     };
-    let (hub, load_errors) = TaskHub::start(config).await.with_context(|| format!("opening store {}", args.store.display()))?;
+    let (hub, load_errors) = TaskHub::start(config)
+        .await
+        .with_context(|| format!("opening store {}", args.store.display()))?;
     for error in &load_errors {
         eprintln!("error: app rejected: {error}");
     }
     for app in hub.apps().all() {
         let names: Vec<&str> = app.functions.iter().map(|(name, _)| name.as_str()).collect();
-        eprintln!("loaded {} ({}): {}", app.path.display(), &app.hash[..12], names.join(", "));
+        eprintln!(
+            "loaded {} ({}): {}",
+            app.path.display(),
+            &app.hash[..12],
+            names.join(", ")
+        );
     }
     if hub.apps().all().is_empty() {
         bail!("no app could be loaded");

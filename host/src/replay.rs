@@ -71,7 +71,9 @@ impl ExecutionState {
     pub fn observe(&mut self, event: &HistoryEvent) {
         self.history_len += 1;
         match &event.kind {
-            EventKind::ExecutionStarted { name, input, parent, .. } => {
+            EventKind::ExecutionStarted {
+                name, input, parent, ..
+            } => {
                 self.started = true;
                 self.name = name.clone();
                 self.input = input.clone();
@@ -87,7 +89,10 @@ impl ExecutionState {
             | EventKind::TaskFailed { task_scheduled_id, .. }
             | EventKind::SubOrchestrationInstanceCompleted { task_scheduled_id, .. }
             | EventKind::SubOrchestrationInstanceFailed { task_scheduled_id, .. }
-            | EventKind::TimerFired { timer_id: task_scheduled_id, .. } => {
+            | EventKind::TimerFired {
+                timer_id: task_scheduled_id,
+                ..
+            } => {
                 self.pending.remove(task_scheduled_id);
             }
             EventKind::ExecutionSuspended { .. } => self.suspended = true,
@@ -115,7 +120,10 @@ impl ExecutionState {
             EventKind::TimerFired { timer_id, .. } => matches!(self.pending.get(timer_id), Some(PendingTask::Timer)),
             EventKind::SubOrchestrationInstanceCompleted { task_scheduled_id, .. }
             | EventKind::SubOrchestrationInstanceFailed { task_scheduled_id, .. } => {
-                matches!(self.pending.get(task_scheduled_id), Some(PendingTask::SubOrchestration(_)))
+                matches!(
+                    self.pending.get(task_scheduled_id),
+                    Some(PendingTask::SubOrchestration(_))
+                )
             }
             _ => false,
         }
@@ -131,7 +139,10 @@ pub fn is_action_event(kind: &EventKind) -> bool {
             | EventKind::TimerCreated { .. }
             | EventKind::SubOrchestrationInstanceCreated { .. }
             | EventKind::EventSent { .. }
-            | EventKind::ExecutionCompleted { status: CompletionStatus::Completed | CompletionStatus::Failed, .. }
+            | EventKind::ExecutionCompleted {
+                status: CompletionStatus::Completed | CompletionStatus::Failed,
+                ..
+            }
     )
 }
 
@@ -149,14 +160,18 @@ pub fn recorded_episodes(history: &[HistoryEvent]) -> Vec<RecordedEpisode> {
     let mut episodes: Vec<RecordedEpisode> = Vec::new();
     for event in history {
         match &event.kind {
-            EventKind::OrchestratorStarted => {
-                episodes.push(RecordedEpisode { inbound: vec![event.clone()], actions: Vec::new() })
-            }
+            EventKind::OrchestratorStarted => episodes.push(RecordedEpisode {
+                inbound: vec![event.clone()],
+                actions: Vec::new(),
+            }),
             EventKind::OrchestratorCompleted => {}
             kind => {
                 if episodes.is_empty() {
                     // Defensive: a history that does not open with OrchestratorStarted still replays.
-                    episodes.push(RecordedEpisode { inbound: Vec::new(), actions: Vec::new() });
+                    episodes.push(RecordedEpisode {
+                        inbound: Vec::new(),
+                        actions: Vec::new(),
+                    });
                 }
                 let episode = episodes.last_mut().expect("pushed above");
                 if is_action_event(kind) {
@@ -187,11 +202,20 @@ impl fmt::Display for Nondeterminism {
         write!(f, "nondeterministic orchestrator: replaying episode {}, ", self.episode)?;
         match (&self.recorded, &self.returned) {
             (Some(recorded), Some(returned)) => {
-                write!(f, "the history has {recorded} but the orchestrator now returned {returned}")
+                write!(
+                    f,
+                    "the history has {recorded} but the orchestrator now returned {returned}"
+                )
             }
-            (Some(recorded), None) => write!(f, "the history has {recorded} but the orchestrator now did not issue it"),
+            (Some(recorded), None) => write!(
+                f,
+                "the history has {recorded} but the orchestrator now did not issue it"
+            ),
             (None, Some(returned)) => {
-                write!(f, "the orchestrator now returned {returned}, which the history does not have")
+                write!(
+                    f,
+                    "the orchestrator now returned {returned}, which the history does not have"
+                )
             }
             (None, None) => write!(f, "the orchestrator diverged"),
         }
@@ -209,11 +233,19 @@ fn describe_event(event: &HistoryEvent) -> String {
         EventKind::ExecutionCompleted { status, .. } => format!("ExecutionCompleted ({status:?})"),
         other => other.type_name().to_owned(),
     };
-    if event.event_id >= 0 { format!("{what} (sequence number {})", event.event_id) } else { what }
+    if event.event_id >= 0 {
+        format!("{what} (sequence number {})", event.event_id)
+    } else {
+        what
+    }
 }
 
 fn describe_action(action: &Action) -> String {
-    if action.id >= 0 { format!("{} (sequence number {})", action.describe(), action.id) } else { action.describe() }
+    if action.id >= 0 {
+        format!("{} (sequence number {})", action.describe(), action.id)
+    } else {
+        action.describe()
+    }
 }
 
 fn action_matches(recorded: &HistoryEvent, returned: &Action) -> bool {
@@ -224,17 +256,41 @@ fn action_matches(recorded: &HistoryEvent, returned: &Action) -> bool {
         (EventKind::TaskScheduled { name: a, .. }, ActionKind::ScheduleTask { name: b, .. }) => a == b,
         (EventKind::TimerCreated { .. }, ActionKind::CreateTimer { .. }) => true,
         (
-            EventKind::SubOrchestrationInstanceCreated { name: a, instance_id: recorded_id, .. },
-            ActionKind::CallSubOrchestration { name: b, instance_id, .. },
+            EventKind::SubOrchestrationInstanceCreated {
+                name: a,
+                instance_id: recorded_id,
+                ..
+            },
+            ActionKind::CallSubOrchestration {
+                name: b, instance_id, ..
+            },
         ) => a == b && instance_id.as_ref().is_none_or(|id| id == recorded_id),
         (
-            EventKind::EventSent { instance_id: a, name: n, .. },
-            ActionKind::SendEvent { instance_id: b, name: m, .. },
+            EventKind::EventSent {
+                instance_id: a,
+                name: n,
+                ..
+            },
+            ActionKind::SendEvent {
+                instance_id: b,
+                name: m,
+                ..
+            },
         ) => a == b && n == m,
-        (EventKind::ExecutionCompleted { status: CompletionStatus::Completed, .. }, ActionKind::Complete { .. }) => {
-            true
-        }
-        (EventKind::ExecutionCompleted { status: CompletionStatus::Failed, .. }, ActionKind::Fail { .. }) => true,
+        (
+            EventKind::ExecutionCompleted {
+                status: CompletionStatus::Completed,
+                ..
+            },
+            ActionKind::Complete { .. },
+        ) => true,
+        (
+            EventKind::ExecutionCompleted {
+                status: CompletionStatus::Failed,
+                ..
+            },
+            ActionKind::Fail { .. },
+        ) => true,
         _ => false,
     }
 }
@@ -328,7 +384,12 @@ pub fn triage(state: &ExecutionState, execution_id: u64, messages: &[Message]) -
         }
     }
     if terminate.is_some() {
-        return Triage { dispositions: vec![Disposition::Drop; messages.len()], accepted: Vec::new(), terminate, run_orchestrator: false };
+        return Triage {
+            dispositions: vec![Disposition::Drop; messages.len()],
+            accepted: Vec::new(),
+            terminate,
+            run_orchestrator: false,
+        };
     }
 
     let mut started = state.started;
@@ -347,10 +408,18 @@ pub fn triage(state: &ExecutionState, execution_id: u64, messages: &[Message]) -
                     first
                 }
                 EventKind::EventRaised { .. } => true,
-                EventKind::TaskCompleted { task_scheduled_id: id, .. }
-                | EventKind::TaskFailed { task_scheduled_id: id, .. }
-                | EventKind::SubOrchestrationInstanceCompleted { task_scheduled_id: id, .. }
-                | EventKind::SubOrchestrationInstanceFailed { task_scheduled_id: id, .. }
+                EventKind::TaskCompleted {
+                    task_scheduled_id: id, ..
+                }
+                | EventKind::TaskFailed {
+                    task_scheduled_id: id, ..
+                }
+                | EventKind::SubOrchestrationInstanceCompleted {
+                    task_scheduled_id: id, ..
+                }
+                | EventKind::SubOrchestrationInstanceFailed {
+                    task_scheduled_id: id, ..
+                }
                 | EventKind::TimerFired { timer_id: id, .. } => {
                     let fresh = state.completes_pending(kind) && !seen_completions.contains(id);
                     seen_completions.push(*id);
@@ -372,7 +441,12 @@ pub fn triage(state: &ExecutionState, execution_id: u64, messages: &[Message]) -
     }
     accepted_at.sort_unstable();
     let accepted = accepted_at.iter().map(|&index| messages[index].event.clone()).collect();
-    Triage { dispositions, accepted, terminate: None, run_orchestrator }
+    Triage {
+        dispositions,
+        accepted,
+        terminate: None,
+        run_orchestrator,
+    }
 }
 
 /// A change the runtime must make outside the instance's own history.
@@ -487,13 +561,19 @@ pub fn finish_episode(
     let mut outcome = EpisodeOutcome {
         new_history,
         effects: Vec::new(),
-        status: if suspended { RuntimeStatus::Suspended } else { RuntimeStatus::Running },
+        status: if suspended {
+            RuntimeStatus::Suspended
+        } else {
+            RuntimeStatus::Running
+        },
         output: None,
         failure: None,
         custom_status: None,
     };
     let Some(returned) = returned else {
-        outcome.new_history.push(HistoryEvent::new(now, EventKind::OrchestratorCompleted));
+        outcome
+            .new_history
+            .push(HistoryEvent::new(now, EventKind::OrchestratorCompleted));
         return Ok(outcome);
     };
     outcome.custom_status = returned.custom_status;
@@ -510,32 +590,62 @@ pub fn finish_episode(
             next_id += 1;
         }
         let id = action.id;
-        let scheduled = |kind| HistoryEvent { event_id: id, timestamp: now, kind };
+        let scheduled = |kind| HistoryEvent {
+            event_id: id,
+            timestamp: now,
+            kind,
+        };
         match action.kind {
             ActionKind::ScheduleTask { name, input } => {
-                outcome.new_history.push(scheduled(EventKind::TaskScheduled { name: name.clone(), input: input.clone() }));
-                outcome.effects.push(Effect::ScheduleActivity { task_id: id, name, input });
+                outcome.new_history.push(scheduled(EventKind::TaskScheduled {
+                    name: name.clone(),
+                    input: input.clone(),
+                }));
+                outcome.effects.push(Effect::ScheduleActivity {
+                    task_id: id,
+                    name,
+                    input,
+                });
             }
             ActionKind::CreateTimer { fire_at } => {
                 outcome.new_history.push(scheduled(EventKind::TimerCreated { fire_at }));
                 outcome.effects.push(Effect::CreateTimer { timer_id: id, fire_at });
             }
-            ActionKind::CallSubOrchestration { name, instance_id: child, input } => {
+            ActionKind::CallSubOrchestration {
+                name,
+                instance_id: child,
+                input,
+            } => {
                 let child = child.unwrap_or_else(|| default_sub_orchestration_id(instance_id, id));
-                outcome.new_history.push(scheduled(EventKind::SubOrchestrationInstanceCreated {
-                    name: name.clone(),
-                    instance_id: child.clone(),
-                    input: input.clone(),
-                }));
-                outcome.effects.push(Effect::StartSubOrchestration { task_id: id, name, instance_id: child, input });
+                outcome
+                    .new_history
+                    .push(scheduled(EventKind::SubOrchestrationInstanceCreated {
+                        name: name.clone(),
+                        instance_id: child.clone(),
+                        input: input.clone(),
+                    }));
+                outcome.effects.push(Effect::StartSubOrchestration {
+                    task_id: id,
+                    name,
+                    instance_id: child,
+                    input,
+                });
             }
-            ActionKind::SendEvent { instance_id: target, name, input } => {
+            ActionKind::SendEvent {
+                instance_id: target,
+                name,
+                input,
+            } => {
                 outcome.new_history.push(scheduled(EventKind::EventSent {
                     instance_id: target.clone(),
                     name: name.clone(),
                     input: input.clone(),
                 }));
-                outcome.effects.push(Effect::SendEvent { instance_id: target, name, input });
+                outcome.effects.push(Effect::SendEvent {
+                    instance_id: target,
+                    name,
+                    input,
+                });
             }
             ActionKind::Complete { result } => {
                 complete(&mut outcome, state, now, CompletionStatus::Completed, result, None);
@@ -552,7 +662,9 @@ pub fn finish_episode(
             }
         }
     }
-    outcome.new_history.push(HistoryEvent::new(now, EventKind::OrchestratorCompleted));
+    outcome
+        .new_history
+        .push(HistoryEvent::new(now, EventKind::OrchestratorCompleted));
     Ok(outcome)
 }
 
@@ -566,15 +678,28 @@ fn complete(
 ) {
     outcome.new_history.push(HistoryEvent::new(
         now,
-        EventKind::ExecutionCompleted { status, result: result.clone(), failure: failure.clone() },
+        EventKind::ExecutionCompleted {
+            status,
+            result: result.clone(),
+            failure: failure.clone(),
+        },
     ));
     if let Some(parent) = &state.parent {
         let task_scheduled_id = parent.task_scheduled_id;
         let event = match &failure {
-            None => EventKind::SubOrchestrationInstanceCompleted { task_scheduled_id, result: result.clone() },
-            Some(failure) => EventKind::SubOrchestrationInstanceFailed { task_scheduled_id, failure: failure.clone() },
+            None => EventKind::SubOrchestrationInstanceCompleted {
+                task_scheduled_id,
+                result: result.clone(),
+            },
+            Some(failure) => EventKind::SubOrchestrationInstanceFailed {
+                task_scheduled_id,
+                failure: failure.clone(),
+            },
         };
-        outcome.effects.push(Effect::NotifyParent { parent: parent.clone(), event });
+        outcome.effects.push(Effect::NotifyParent {
+            parent: parent.clone(),
+            event,
+        });
     }
     outcome.status = status.into();
     outcome.output = result;
@@ -604,11 +729,21 @@ pub fn end_episode(
     match failure {
         None => {
             let reason_json = reason.map(|reason| serde_json::Value::String(reason).to_string());
-            outcome
-                .new_history
-                .push(HistoryEvent::new(now, EventKind::ExecutionTerminated { reason: reason_json.clone() }));
+            outcome.new_history.push(HistoryEvent::new(
+                now,
+                EventKind::ExecutionTerminated {
+                    reason: reason_json.clone(),
+                },
+            ));
             let terminated = FailureDetails::host("Terminated", "the instance was terminated");
-            complete(&mut outcome, state, now, CompletionStatus::Terminated, reason_json, None);
+            complete(
+                &mut outcome,
+                state,
+                now,
+                CompletionStatus::Terminated,
+                reason_json,
+                None,
+            );
             if let Some(Effect::NotifyParent { event, .. }) = outcome.effects.last_mut() {
                 *event = EventKind::SubOrchestrationInstanceFailed {
                     task_scheduled_id: state.parent.as_ref().map_or(-1, |parent| parent.task_scheduled_id),
@@ -618,7 +753,9 @@ pub fn end_episode(
         }
         Some(failure) => complete(&mut outcome, state, now, CompletionStatus::Failed, None, Some(failure)),
     }
-    outcome.new_history.push(HistoryEvent::new(now, EventKind::OrchestratorCompleted));
+    outcome
+        .new_history
+        .push(HistoryEvent::new(now, EventKind::OrchestratorCompleted));
     outcome
 }
 

@@ -32,7 +32,10 @@ impl Apps {
                 functions.entry(name.clone()).or_insert((index, *kind));
             }
         }
-        Apps { apps: apps.into_iter().map(Arc::new).collect(), functions }
+        Apps {
+            apps: apps.into_iter().map(Arc::new).collect(),
+            functions,
+        }
     }
 
     /// The app exporting function `name` of `kind`.
@@ -83,7 +86,14 @@ pub struct Orchestrations {
 impl Orchestrations {
     /// Creates the runner; at most `capacity` orchestrations stay live.
     pub fn new(wasm: Arc<WasmRuntime>, apps: Arc<Apps>, store: Arc<Store>, capacity: usize) -> Self {
-        let hosts = apps.all().iter().map(|_| HostSlot { host: None, generation: 0 }).collect();
+        let hosts = apps
+            .all()
+            .iter()
+            .map(|_| HostSlot {
+                host: None,
+                generation: 0,
+            })
+            .collect();
         Orchestrations {
             wasm,
             apps,
@@ -169,16 +179,33 @@ impl Orchestrations {
             replay::finish_episode(instance_id, &state, now, triage.accepted.clone(), None)
                 .expect("an episode without actions is always valid")
         } else {
-            let name = if state.started { state.name.clone() } else { started_name(&triage.accepted).unwrap_or_default() };
-            match self.run_orchestrator(instance_id, &name, &record, state.clone(), history, &triage.accepted, now).await {
-                Ok(result) => match replay::finish_episode(instance_id, &state, now, triage.accepted.clone(), Some(result)) {
-                    Ok(outcome) => outcome,
-                    Err(invalid) => {
-                        self.evict(instance_id).await;
-                        let failure = FailureDetails::host("InvalidAction", invalid.to_string());
-                        replay::end_episode(&state, now, triage.accepted.clone(), None, Some(failure))
+            let name = if state.started {
+                state.name.clone()
+            } else {
+                started_name(&triage.accepted).unwrap_or_default()
+            };
+            match self
+                .run_orchestrator(
+                    instance_id,
+                    &name,
+                    &record,
+                    state.clone(),
+                    history,
+                    &triage.accepted,
+                    now,
+                )
+                .await
+            {
+                Ok(result) => {
+                    match replay::finish_episode(instance_id, &state, now, triage.accepted.clone(), Some(result)) {
+                        Ok(outcome) => outcome,
+                        Err(invalid) => {
+                            self.evict(instance_id).await;
+                            let failure = FailureDetails::host("InvalidAction", invalid.to_string());
+                            replay::end_episode(&state, now, triage.accepted.clone(), None, Some(failure))
+                        }
                     }
-                },
+                }
                 Err(failure) => {
                     self.evict(instance_id).await;
                     let state = state_with_started(&state, &triage.accepted);
@@ -224,7 +251,9 @@ impl Orchestrations {
         };
         if !self.live.contains_key(instance_id) {
             let history = history.unwrap_or_default();
-            let live = self.revive(app_index, instance_id, name, record.execution_id, state, &history).await?;
+            let live = self
+                .revive(app_index, instance_id, name, record.execution_id, state, &history)
+                .await?;
             self.insert_live(instance_id, live).await;
         }
         self.touch(instance_id);
@@ -271,10 +300,21 @@ impl Orchestrations {
             };
             if let Err(nondeterminism) = replay::check_replayed_episode(index, &episode.actions, &result.actions) {
                 host.drop_orchestration(resource).await;
-                return Err(FailureDetails::host("NonDeterministicOrchestrationError", nondeterminism.to_string()));
+                return Err(FailureDetails::host(
+                    "NonDeterministicOrchestrationError",
+                    nondeterminism.to_string(),
+                ));
             }
         }
-        Ok(Live { app: app_index, generation, resource, execution_id, state, rng, last_used: 0 })
+        Ok(Live {
+            app: app_index,
+            generation,
+            resource,
+            execution_id,
+            state,
+            rng,
+            last_used: 0,
+        })
     }
 
     /// Drops the app's poisoned wasm instance (every orchestration in it replays later)
@@ -283,8 +323,12 @@ impl Orchestrations {
         let slot = &mut self.hosts[app_index];
         slot.host = None;
         slot.generation += 1;
-        let stale: Vec<String> =
-            self.live.iter().filter(|(_, live)| live.app == app_index).map(|(id, _)| id.clone()).collect();
+        let stale: Vec<String> = self
+            .live
+            .iter()
+            .filter(|(_, live)| live.app == app_index)
+            .map(|(id, _)| id.clone())
+            .collect();
         for id in stale {
             if let Some(live) = self.live.remove(&id) {
                 self.recency.remove(&live.last_used);
@@ -295,7 +339,9 @@ impl Orchestrations {
 
     async fn insert_live(&mut self, instance_id: &str, live: Live) {
         while self.live.len() >= self.capacity {
-            let Some((_, oldest)) = self.recency.pop_first() else { break };
+            let Some((_, oldest)) = self.recency.pop_first() else {
+                break;
+            };
             self.evict(&oldest).await;
         }
         self.live.insert(instance_id.to_owned(), live);
@@ -342,7 +388,11 @@ impl Orchestrations {
             messages: Vec::new(),
             children: Vec::new(),
         };
-        let name = if state.started { state.name.clone() } else { started_name(&commit.append).unwrap_or_default() };
+        let name = if state.started {
+            state.name.clone()
+        } else {
+            started_name(&commit.append).unwrap_or_default()
+        };
         for effect in outcome.effects {
             match effect {
                 Effect::ScheduleActivity { task_id, name, input } => commit.activities.push(ActivityWorkItem {
@@ -358,7 +408,12 @@ impl Orchestrations {
                     timer_id,
                     fire_at,
                 }),
-                Effect::StartSubOrchestration { task_id, name: child_name, instance_id: child_id, input } => {
+                Effect::StartSubOrchestration {
+                    task_id,
+                    name: child_name,
+                    instance_id: child_id,
+                    input,
+                } => {
                     let parent = ParentInstance {
                         instance_id: instance_id.clone(),
                         name: name.clone(),
@@ -379,15 +434,29 @@ impl Orchestrations {
                         ),
                     };
                     let (record, started) = new_instance(&self.store, &child_id, &child_name, input, Some(parent), now);
-                    commit.children.push(ChildStart { record, started, conflict });
+                    commit.children.push(ChildStart {
+                        record,
+                        started,
+                        conflict,
+                    });
                 }
-                Effect::SendEvent { instance_id: target, name, input } => commit.messages.push((
+                Effect::SendEvent {
+                    instance_id: target,
+                    name,
+                    input,
+                } => commit.messages.push((
                     target,
-                    Message { execution_id: None, event: HistoryEvent::new(now, EventKind::EventRaised { name, input }) },
+                    Message {
+                        execution_id: None,
+                        event: HistoryEvent::new(now, EventKind::EventRaised { name, input }),
+                    },
                 )),
                 Effect::NotifyParent { parent, event } => commit.messages.push((
                     parent.instance_id.clone(),
-                    Message { execution_id: Some(parent.execution_id), event: HistoryEvent::new(now, event) },
+                    Message {
+                        execution_id: Some(parent.execution_id),
+                        event: HistoryEvent::new(now, event),
+                    },
                 )),
                 Effect::ContinueAsNew { input, carried_events } => {
                     let execution_id = self.store.allocate_id();
@@ -406,15 +475,17 @@ impl Orchestrations {
                         parent: state.parent.clone(),
                     };
                     let mut events = vec![started];
-                    events.extend(
-                        carried_events
-                            .into_iter()
-                            .map(|event| EventKind::EventRaised { name: event.name, input: event.input }),
-                    );
+                    events.extend(carried_events.into_iter().map(|event| EventKind::EventRaised {
+                        name: event.name,
+                        input: event.input,
+                    }));
                     for event in events {
                         commit.messages.push((
                             instance_id.clone(),
-                            Message { execution_id: Some(execution_id), event: HistoryEvent::new(now, event) },
+                            Message {
+                                execution_id: Some(execution_id),
+                                event: HistoryEvent::new(now, event),
+                            },
                         ));
                     }
                 }
@@ -426,27 +497,39 @@ impl Orchestrations {
     /// Runs one activity work item; returns the message to deliver to its orchestration.
     pub async fn run_activity(wasm: &WasmRuntime, apps: &Apps, item: &ActivityWorkItem) -> Message {
         let task_scheduled_id = item.task_id;
-        let failed = |failure: FailureDetails| EventKind::TaskFailed { task_scheduled_id, failure };
+        let failed = |failure: FailureDetails| EventKind::TaskFailed {
+            task_scheduled_id,
+            failure,
+        };
         let kind = match apps.find(&item.name, FunctionKind::Activity) {
             None => failed(FailureDetails::host(
                 "ActivityNotFound",
                 format!("no loaded app exports an activity named '{}'", item.name),
             )),
             Some((_, app)) => {
-                match wasm.run_activity(app, &item.name, item.input.as_ref(), &item.instance_id, item.task_id).await {
+                match wasm
+                    .run_activity(app, &item.name, item.input.as_ref(), &item.instance_id, item.task_id)
+                    .await
+                {
                     Ok(Ok(result)) => match result.as_deref().map(serde_json::from_str::<serde::de::IgnoredAny>) {
                         Some(Err(error)) => failed(FailureDetails::host(
                             "InvalidOutput",
                             format!("activity '{}' returned invalid JSON: {error}", item.name),
                         )),
-                        _ => EventKind::TaskCompleted { task_scheduled_id, result },
+                        _ => EventKind::TaskCompleted {
+                            task_scheduled_id,
+                            result,
+                        },
                     },
                     Ok(Err(failure)) => failed(failure),
                     Err(trap) => failed(FailureDetails::host("ActivityTrapped", trap.message)),
                 }
             }
         };
-        Message { execution_id: Some(item.execution_id), event: HistoryEvent::new(Timestamp::now(), kind) }
+        Message {
+            execution_id: Some(item.execution_id),
+            event: HistoryEvent::new(Timestamp::now(), kind),
+        }
     }
 }
 
@@ -477,7 +560,12 @@ pub fn new_instance(
         execution_id: Some(execution_id),
         event: HistoryEvent::new(
             now,
-            EventKind::ExecutionStarted { name: name.to_owned(), instance_id: instance_id.to_owned(), input, parent },
+            EventKind::ExecutionStarted {
+                name: name.to_owned(),
+                instance_id: instance_id.to_owned(),
+                input,
+                parent,
+            },
         ),
     };
     (record, started)

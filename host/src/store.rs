@@ -240,7 +240,10 @@ impl Store {
             meta.get(NEXT_ID)?.map(|value| value.value()).unwrap_or(1)
         };
         txn.commit()?;
-        Ok(Store { db, next_id: AtomicU64::new(next_id) })
+        Ok(Store {
+            db,
+            next_id: AtomicU64::new(next_id),
+        })
     }
 
     /// A fresh id, never handed out before (also across restarts).
@@ -265,7 +268,12 @@ impl Store {
         Ok((results, notices))
     }
 
-    fn apply_one(&self, t: &mut Tables<'_>, write: &Write, notices: &mut Notices) -> Result<Result<(), Rejection>, StoreError> {
+    fn apply_one(
+        &self,
+        t: &mut Tables<'_>,
+        write: &Write,
+        notices: &mut Notices,
+    ) -> Result<Result<(), Rejection>, StoreError> {
         match write {
             Write::Start { record, started } => {
                 if let Some(existing) = t.instance(&record.instance_id)? {
@@ -274,7 +282,8 @@ impl Store {
                     }
                     t.clear_instance(&record.instance_id)?;
                 }
-                t.instances.insert(record.instance_id.as_str(), record.encode().as_slice())?;
+                t.instances
+                    .insert(record.instance_id.as_str(), record.encode().as_slice())?;
                 self.push_message(t, &record.instance_id, started, notices)?;
             }
             Write::Deliver { instance_id, message } => {
@@ -287,7 +296,11 @@ impl Store {
                 self.push_message(t, instance_id, message, notices)?;
             }
             Write::Step(step) => return self.apply_step(t, step, notices),
-            Write::ActivityDone { key, instance_id, message } => {
+            Write::ActivityDone {
+                key,
+                instance_id,
+                message,
+            } => {
                 if t.work_items.remove(*key)?.is_some() && t.instance(instance_id)?.is_some() {
                     self.push_message(t, instance_id, message, notices)?;
                 }
@@ -298,7 +311,10 @@ impl Store {
                         execution_id: Some(timer.execution_id),
                         event: HistoryEvent::new(
                             Timestamp::now(),
-                            EventKind::TimerFired { timer_id: timer.timer_id, fire_at: timer.fire_at },
+                            EventKind::TimerFired {
+                                timer_id: timer.timer_id,
+                                fire_at: timer.fire_at,
+                            },
                         ),
                     };
                     self.push_message(t, &timer.instance_id, &message, notices)?;
@@ -308,7 +324,12 @@ impl Store {
         Ok(Ok(()))
     }
 
-    fn apply_step(&self, t: &mut Tables<'_>, step: &StepCommit, notices: &mut Notices) -> Result<Result<(), Rejection>, StoreError> {
+    fn apply_step(
+        &self,
+        t: &mut Tables<'_>,
+        step: &StepCommit,
+        notices: &mut Notices,
+    ) -> Result<Result<(), Rejection>, StoreError> {
         match t.instance(&step.instance_id)? {
             Some(current) if current.execution_id == step.execution_id => {}
             _ => return Ok(Err(Rejection::Stale)),
@@ -321,17 +342,25 @@ impl Store {
             t.history.retain_in((id, 0)..=(id, u64::MAX), |_, _| false)?;
         }
         for (offset, event) in step.append.iter().enumerate() {
-            t.history.insert((id, step.history_start + offset as u64), event.encode().as_slice())?;
+            t.history
+                .insert((id, step.history_start + offset as u64), event.encode().as_slice())?;
         }
         t.instances.insert(id, step.record.encode().as_slice())?;
         for item in &step.activities {
             let key = self.allocate_id();
-            t.work_items.insert(key, serde_json::to_vec(item).expect("work items serialize").as_slice())?;
+            t.work_items
+                .insert(key, serde_json::to_vec(item).expect("work items serialize").as_slice())?;
             notices.activities.push((key, item.clone()));
         }
         for timer in &step.timers {
-            let key = TimerKey { fire_at: timer.fire_at, key: self.allocate_id() };
-            t.timers.insert((key.fire_at.0, key.key), serde_json::to_vec(timer).expect("timers serialize").as_slice())?;
+            let key = TimerKey {
+                fire_at: timer.fire_at,
+                key: self.allocate_id(),
+            };
+            t.timers.insert(
+                (key.fire_at.0, key.key),
+                serde_json::to_vec(timer).expect("timers serialize").as_slice(),
+            )?;
             notices.timers.push((key, timer.clone()));
         }
         for (target, message) in &step.messages {
@@ -340,12 +369,15 @@ impl Store {
             }
         }
         for child in &step.children {
-            let running = t.instance(&child.record.instance_id)?.filter(|existing| !existing.runtime_status.is_terminal());
+            let running = t
+                .instance(&child.record.instance_id)?
+                .filter(|existing| !existing.runtime_status.is_terminal());
             if running.is_some() {
                 self.push_message(t, id, &child.conflict, notices)?;
             } else {
                 t.clear_instance(&child.record.instance_id)?;
-                t.instances.insert(child.record.instance_id.as_str(), child.record.encode().as_slice())?;
+                t.instances
+                    .insert(child.record.instance_id.as_str(), child.record.encode().as_slice())?;
                 self.push_message(t, &child.record.instance_id, &child.started, notices)?;
             }
         }
@@ -355,8 +387,15 @@ impl Store {
         Ok(Ok(()))
     }
 
-    fn push_message(&self, t: &mut Tables<'_>, instance_id: &str, message: &Message, notices: &mut Notices) -> Result<(), StoreError> {
-        t.inbox.insert((instance_id, self.allocate_id()), message.encode().as_slice())?;
+    fn push_message(
+        &self,
+        t: &mut Tables<'_>,
+        instance_id: &str,
+        message: &Message,
+        notices: &mut Notices,
+    ) -> Result<(), StoreError> {
+        t.inbox
+            .insert((instance_id, self.allocate_id()), message.encode().as_slice())?;
         notices.ready.push(instance_id.to_owned());
         Ok(())
     }
@@ -427,7 +466,13 @@ impl Store {
             let (key, value) = row?;
             let (fire_at, key) = key.value();
             let timer = serde_json::from_slice(value.value()).map_err(corrupt("timers"))?;
-            recovery.timers.push((TimerKey { fire_at: Timestamp(fire_at), key }, timer));
+            recovery.timers.push((
+                TimerKey {
+                    fire_at: Timestamp(fire_at),
+                    key,
+                },
+                timer,
+            ));
         }
         Ok(recovery)
     }
@@ -474,8 +519,10 @@ impl<'txn> Tables<'txn> {
 
     /// Removes a finished instance's history and inbox before its id is reused.
     fn clear_instance(&mut self, instance_id: &str) -> Result<(), StoreError> {
-        self.history.retain_in((instance_id, 0)..=(instance_id, u64::MAX), |_, _| false)?;
-        self.inbox.retain_in((instance_id, 0)..=(instance_id, u64::MAX), |_, _| false)?;
+        self.history
+            .retain_in((instance_id, 0)..=(instance_id, u64::MAX), |_, _| false)?;
+        self.inbox
+            .retain_in((instance_id, 0)..=(instance_id, u64::MAX), |_, _| false)?;
         Ok(())
     }
 }

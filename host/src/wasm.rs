@@ -111,7 +111,10 @@ pub struct HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -162,22 +165,38 @@ impl WasmRuntime {
                 }
             }
         })?;
-        Ok(WasmRuntime { engine, linker, cache_dir, ticker_stop })
+        Ok(WasmRuntime {
+            engine,
+            linker,
+            cache_dir,
+            ticker_stop,
+        })
     }
 
     /// Loads an app: compiles it (or takes it from the cache), checks it fits the world,
     /// and reads its registry.
     pub async fn load(&self, path: &Path) -> Result<App, LoadError> {
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Read { file: path.to_owned(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            file: path.to_owned(),
+            source,
+        })?;
         let hash = hex(&Sha256::digest(&bytes));
         let component = self.compile(path, &bytes, &hash)?;
         let instance_pre = self
             .linker
             .instantiate_pre(&component)
-            .map_err(|error| LoadError::DoesNotFit { file: path.to_owned(), detail: format!("{error:#}") })?;
-        let pre = bindings::AppPre::new(instance_pre)
-            .map_err(|error| LoadError::DoesNotFit { file: path.to_owned(), detail: format!("{error:#}") })?;
-        let registry_error = |error: wasmtime::Error| LoadError::Registry { file: path.to_owned(), detail: format!("{error:#}") };
+            .map_err(|error| LoadError::DoesNotFit {
+                file: path.to_owned(),
+                detail: format!("{error:#}"),
+            })?;
+        let pre = bindings::AppPre::new(instance_pre).map_err(|error| LoadError::DoesNotFit {
+            file: path.to_owned(),
+            detail: format!("{error:#}"),
+        })?;
+        let registry_error = |error: wasmtime::Error| LoadError::Registry {
+            file: path.to_owned(),
+            detail: format!("{error:#}"),
+        };
         let mut store = self.activity_store();
         let app = pre.instantiate_async(&mut store).await.map_err(registry_error)?;
         let functions = app
@@ -195,11 +214,19 @@ impl WasmRuntime {
                 (info.name, kind)
             })
             .collect();
-        Ok(App { path: path.to_owned(), hash, functions, pre })
+        Ok(App {
+            path: path.to_owned(),
+            hash,
+            functions,
+            pre,
+        })
     }
 
     fn compile(&self, path: &Path, bytes: &[u8], hash: &str) -> Result<Component, LoadError> {
-        let compile_error = |error: wasmtime::Error| LoadError::Compile { file: path.to_owned(), detail: format!("{error:#}") };
+        let compile_error = |error: wasmtime::Error| LoadError::Compile {
+            file: path.to_owned(),
+            detail: format!("{error:#}"),
+        };
         let Some(cache_dir) = &self.cache_dir else {
             return Component::new(&self.engine, bytes).map_err(compile_error);
         };
@@ -220,7 +247,10 @@ impl WasmRuntime {
             std::fs::rename(&temporary, &cached)
         });
         if let Err(error) = written {
-            eprintln!("warning: cannot write the component cache {}: {error}", cached.display());
+            eprintln!(
+                "warning: cannot write the component cache {}: {error}",
+                cached.display()
+            );
         }
         // SAFETY: these bytes were produced just above by this engine's precompile.
         #[allow(unsafe_code)]
@@ -255,9 +285,14 @@ impl WasmRuntime {
         task_id: i32,
     ) -> Result<Result<Option<String>, FailureDetails>, GuestTrap> {
         let mut store = self.activity_store();
-        let trap = |error: wasmtime::Error| GuestTrap { message: format!("activity '{name}' trapped: {error:#}") };
+        let trap = |error: wasmtime::Error| GuestTrap {
+            message: format!("activity '{name}' trapped: {error:#}"),
+        };
         let instance = app.pre.instantiate_async(&mut store).await.map_err(trap)?;
-        let context = wit::ActivityContext { instance_id: instance_id.to_owned(), task_scheduled_id: task_id };
+        let context = wit::ActivityContext {
+            instance_id: instance_id.to_owned(),
+            task_scheduled_id: task_id,
+        };
         let result = instance
             .durable_functions_activity()
             .call_run(&mut store, name, input, &context)
@@ -293,12 +328,16 @@ impl WasmRuntime {
         store.limiter(|state| &mut state.limits);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(ORCHESTRATOR_CALL_TICKS);
-        let instance = app
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|error| GuestTrap { message: format!("instantiating the orchestrator sandbox failed: {error:#}") })?;
-        Ok(OrchestratorHost { store, instance, clock, rng, stderr })
+        let instance = app.pre.instantiate_async(&mut store).await.map_err(|error| GuestTrap {
+            message: format!("instantiating the orchestrator sandbox failed: {error:#}"),
+        })?;
+        Ok(OrchestratorHost {
+            store,
+            instance,
+            clock,
+            rng,
+            stderr,
+        })
     }
 }
 
@@ -350,7 +389,9 @@ impl OrchestratorHost {
         self.store.set_epoch_deadline(ORCHESTRATOR_CALL_TICKS);
         let events: Vec<wit::HistoryEvent> = events.iter().map(event_to_wit).collect();
         let orchestrator = self.instance.durable_functions_orchestrator().orchestration();
-        let result = orchestrator.call_apply(&mut self.store, orchestration, &events, replaying).await;
+        let result = orchestrator
+            .call_apply(&mut self.store, orchestration, &events, replaying)
+            .await;
         *rng = self.rng.load(Ordering::Relaxed);
         let result = result.map_err(|error| self.trap("orchestrator trapped", error))?;
         Ok(EpisodeResult {
@@ -486,13 +527,22 @@ fn failure_to_wit(failure: &FailureDetails) -> wit::FailureDetails {
 }
 
 fn failure_from_wit(failure: wit::FailureDetails) -> FailureDetails {
-    FailureDetails { error_type: failure.error_type, message: failure.message, details: failure.details }
+    FailureDetails {
+        error_type: failure.error_type,
+        message: failure.message,
+        details: failure.details,
+    }
 }
 
 fn event_to_wit(event: &HistoryEvent) -> wit::HistoryEvent {
     use wit::EventKind as W;
     let kind = match &event.kind {
-        EventKind::ExecutionStarted { name, instance_id, input, parent } => W::ExecutionStarted(wit::ExecutionStarted {
+        EventKind::ExecutionStarted {
+            name,
+            instance_id,
+            input,
+            parent,
+        } => W::ExecutionStarted(wit::ExecutionStarted {
             name: name.clone(),
             instance_id: instance_id.clone(),
             input: input.clone(),
@@ -504,51 +554,74 @@ fn event_to_wit(event: &HistoryEvent) -> wit::HistoryEvent {
         }),
         EventKind::OrchestratorStarted => W::OrchestratorStarted,
         EventKind::OrchestratorCompleted => W::OrchestratorCompleted,
-        EventKind::TaskScheduled { name, input } => {
-            W::TaskScheduled(wit::TaskScheduled { name: name.clone(), input: input.clone() })
-        }
-        EventKind::TaskCompleted { task_scheduled_id, result } => {
-            W::TaskCompleted(wit::TaskCompleted { task_scheduled_id: *task_scheduled_id, result: result.clone() })
-        }
-        EventKind::TaskFailed { task_scheduled_id, failure } => {
-            W::TaskFailed(wit::TaskFailed { task_scheduled_id: *task_scheduled_id, failure: failure_to_wit(failure) })
-        }
+        EventKind::TaskScheduled { name, input } => W::TaskScheduled(wit::TaskScheduled {
+            name: name.clone(),
+            input: input.clone(),
+        }),
+        EventKind::TaskCompleted {
+            task_scheduled_id,
+            result,
+        } => W::TaskCompleted(wit::TaskCompleted {
+            task_scheduled_id: *task_scheduled_id,
+            result: result.clone(),
+        }),
+        EventKind::TaskFailed {
+            task_scheduled_id,
+            failure,
+        } => W::TaskFailed(wit::TaskFailed {
+            task_scheduled_id: *task_scheduled_id,
+            failure: failure_to_wit(failure),
+        }),
         EventKind::TimerCreated { fire_at } => W::TimerCreated(wit::TimerCreated { fire_at: fire_at.0 }),
-        EventKind::TimerFired { timer_id, fire_at } => {
-            W::TimerFired(wit::TimerFired { timer_id: *timer_id, fire_at: fire_at.0 })
-        }
-        EventKind::EventRaised { name, input } => {
-            W::EventRaised(wit::EventRaised { name: name.clone(), input: input.clone() })
-        }
-        EventKind::EventSent { instance_id, name, input } => W::EventSent(wit::EventSent {
+        EventKind::TimerFired { timer_id, fire_at } => W::TimerFired(wit::TimerFired {
+            timer_id: *timer_id,
+            fire_at: fire_at.0,
+        }),
+        EventKind::EventRaised { name, input } => W::EventRaised(wit::EventRaised {
+            name: name.clone(),
+            input: input.clone(),
+        }),
+        EventKind::EventSent {
+            instance_id,
+            name,
+            input,
+        } => W::EventSent(wit::EventSent {
             instance_id: instance_id.clone(),
             name: name.clone(),
             input: input.clone(),
         }),
-        EventKind::SubOrchestrationInstanceCreated { name, instance_id, input } => {
-            W::SubOrchestrationInstanceCreated(wit::SubOrchestrationInstanceCreated {
-                name: name.clone(),
-                instance_id: instance_id.clone(),
-                input: input.clone(),
-            })
-        }
-        EventKind::SubOrchestrationInstanceCompleted { task_scheduled_id, result } => {
-            W::SubOrchestrationInstanceCompleted(wit::SubOrchestrationInstanceCompleted {
-                task_scheduled_id: *task_scheduled_id,
-                result: result.clone(),
-            })
-        }
-        EventKind::SubOrchestrationInstanceFailed { task_scheduled_id, failure } => {
-            W::SubOrchestrationInstanceFailed(wit::SubOrchestrationInstanceFailed {
-                task_scheduled_id: *task_scheduled_id,
-                failure: failure_to_wit(failure),
-            })
-        }
+        EventKind::SubOrchestrationInstanceCreated {
+            name,
+            instance_id,
+            input,
+        } => W::SubOrchestrationInstanceCreated(wit::SubOrchestrationInstanceCreated {
+            name: name.clone(),
+            instance_id: instance_id.clone(),
+            input: input.clone(),
+        }),
+        EventKind::SubOrchestrationInstanceCompleted {
+            task_scheduled_id,
+            result,
+        } => W::SubOrchestrationInstanceCompleted(wit::SubOrchestrationInstanceCompleted {
+            task_scheduled_id: *task_scheduled_id,
+            result: result.clone(),
+        }),
+        EventKind::SubOrchestrationInstanceFailed {
+            task_scheduled_id,
+            failure,
+        } => W::SubOrchestrationInstanceFailed(wit::SubOrchestrationInstanceFailed {
+            task_scheduled_id: *task_scheduled_id,
+            failure: failure_to_wit(failure),
+        }),
         EventKind::ContinueAsNew { input } => W::ContinueAsNew(input.clone()),
         EventKind::ExecutionSuspended { reason } => W::ExecutionSuspended(reason.clone()),
         EventKind::ExecutionResumed { reason } => W::ExecutionResumed(reason.clone()),
         EventKind::ExecutionTerminated { reason } => W::ExecutionTerminated(reason.clone()),
-        EventKind::ExecutionCompleted { status, result, failure } => W::ExecutionCompleted(wit::ExecutionCompleted {
+        EventKind::ExecutionCompleted {
+            status,
+            result,
+            failure,
+        } => W::ExecutionCompleted(wit::ExecutionCompleted {
             status: match status {
                 CompletionStatus::Completed => wit::OrchestrationStatus::Completed,
                 CompletionStatus::Failed => wit::OrchestrationStatus::Failed,
@@ -559,26 +632,46 @@ fn event_to_wit(event: &HistoryEvent) -> wit::HistoryEvent {
             failure: failure.as_ref().map(failure_to_wit),
         }),
     };
-    wit::HistoryEvent { event_id: event.event_id, timestamp: event.timestamp.0, kind }
+    wit::HistoryEvent {
+        event_id: event.event_id,
+        timestamp: event.timestamp.0,
+        kind,
+    }
 }
 
 fn action_from_wit(action: wit::Action) -> Action {
     use wit::ActionKind as W;
     let kind = match action.kind {
-        W::ScheduleTask(task) => ActionKind::ScheduleTask { name: task.name, input: task.input },
-        W::CreateTimer(timer) => ActionKind::CreateTimer { fire_at: Timestamp(timer.fire_at) },
-        W::CallSubOrchestration(call) => {
-            ActionKind::CallSubOrchestration { name: call.name, instance_id: call.instance_id, input: call.input }
-        }
-        W::SendEvent(send) => ActionKind::SendEvent { instance_id: send.instance_id, name: send.name, input: send.input },
+        W::ScheduleTask(task) => ActionKind::ScheduleTask {
+            name: task.name,
+            input: task.input,
+        },
+        W::CreateTimer(timer) => ActionKind::CreateTimer {
+            fire_at: Timestamp(timer.fire_at),
+        },
+        W::CallSubOrchestration(call) => ActionKind::CallSubOrchestration {
+            name: call.name,
+            instance_id: call.instance_id,
+            input: call.input,
+        },
+        W::SendEvent(send) => ActionKind::SendEvent {
+            instance_id: send.instance_id,
+            name: send.name,
+            input: send.input,
+        },
         W::Complete(result) => ActionKind::Complete { result },
-        W::Fail(failure) => ActionKind::Fail { failure: failure_from_wit(failure) },
+        W::Fail(failure) => ActionKind::Fail {
+            failure: failure_from_wit(failure),
+        },
         W::ContinueAsNew(next) => ActionKind::ContinueAsNew {
             input: next.input,
             carried_events: next
                 .carried_events
                 .into_iter()
-                .map(|event| CarriedEvent { name: event.name, input: event.input })
+                .map(|event| CarriedEvent {
+                    name: event.name,
+                    input: event.input,
+                })
                 .collect(),
         },
     };

@@ -1,1 +1,8 @@
+//! End-to-end tests: the real `durable` binary, the example apps built to `.wasm`, HTTP
+//! over 127.0.0.1.
 
+mod support;
+
+mod bad_input;
+mod crash;
+mod examples;

@@ -14,7 +14,11 @@ fn event(kind: EventKind) -> HistoryEvent {
 }
 
 fn scheduled(id: i32, kind: EventKind) -> HistoryEvent {
-    HistoryEvent { event_id: id, timestamp: T0, kind }
+    HistoryEvent {
+        event_id: id,
+        timestamp: T0,
+        kind,
+    }
 }
 
 fn started(name: &str, input: Option<&str>) -> EventKind {
@@ -27,19 +31,37 @@ fn started(name: &str, input: Option<&str>) -> EventKind {
 }
 
 fn task_scheduled(id: i32, name: &str) -> HistoryEvent {
-    scheduled(id, EventKind::TaskScheduled { name: name.into(), input: None })
+    scheduled(
+        id,
+        EventKind::TaskScheduled {
+            name: name.into(),
+            input: None,
+        },
+    )
 }
 
 fn task_completed(id: i32, result: &str) -> HistoryEvent {
-    event(EventKind::TaskCompleted { task_scheduled_id: id, result: Some(result.into()) })
+    event(EventKind::TaskCompleted {
+        task_scheduled_id: id,
+        result: Some(result.into()),
+    })
 }
 
 fn schedule_action(id: i32, name: &str) -> Action {
-    Action { id, kind: ActionKind::ScheduleTask { name: name.into(), input: None } }
+    Action {
+        id,
+        kind: ActionKind::ScheduleTask {
+            name: name.into(),
+            input: None,
+        },
+    }
 }
 
 fn message(kind: EventKind) -> Message {
-    Message { execution_id: None, event: event(kind) }
+    Message {
+        execution_id: None,
+        event: event(kind),
+    }
 }
 
 /// E1_HelloSequence after two of its three activities:
@@ -87,14 +109,23 @@ fn replay_calling_another_activity_is_nondeterminism_naming_event_and_action() {
     let error = check_replayed_episode(1, &episodes[1].actions, &[schedule_action(1, "E1_SayGoodbye")]).unwrap_err();
     assert_eq!(error.episode, 1);
     let message = error.to_string();
-    assert!(message.contains("TaskScheduled 'E1_SayHello' (sequence number 1)"), "{message}");
-    assert!(message.contains("ScheduleTask 'E1_SayGoodbye' (sequence number 1)"), "{message}");
+    assert!(
+        message.contains("TaskScheduled 'E1_SayHello' (sequence number 1)"),
+        "{message}"
+    );
+    assert!(
+        message.contains("ScheduleTask 'E1_SayGoodbye' (sequence number 1)"),
+        "{message}"
+    );
 }
 
 #[test]
 fn replay_issuing_a_timer_where_history_has_an_activity_is_nondeterminism() {
     let episodes = recorded_episodes(&hello_sequence_history());
-    let timer = Action { id: 0, kind: ActionKind::CreateTimer { fire_at: at(5) } };
+    let timer = Action {
+        id: 0,
+        kind: ActionKind::CreateTimer { fire_at: at(5) },
+    };
     let error = check_replayed_episode(0, &episodes[0].actions, &[timer]).unwrap_err();
     assert!(error.to_string().contains("CreateTimer"), "{error}");
 }
@@ -130,9 +161,19 @@ fn completion_matches_the_recorded_execution_completed() {
         result: Some("1".into()),
         failure: None,
     })];
-    let complete = Action { id: -1, kind: ActionKind::Complete { result: Some("1".into()) } };
+    let complete = Action {
+        id: -1,
+        kind: ActionKind::Complete {
+            result: Some("1".into()),
+        },
+    };
     assert_eq!(check_replayed_episode(4, &recorded, &[complete]), Ok(()));
-    let fail = Action { id: -1, kind: ActionKind::Fail { failure: FailureDetails::host("E", "boom") } };
+    let fail = Action {
+        id: -1,
+        kind: ActionKind::Fail {
+            failure: FailureDetails::host("E", "boom"),
+        },
+    };
     assert!(check_replayed_episode(4, &recorded, &[fail]).is_err());
 }
 
@@ -149,7 +190,10 @@ fn state_tracks_pending_tasks_and_the_next_sequence_number() {
 #[test]
 fn triage_accepts_the_completion_of_a_pending_task() {
     let state = ExecutionState::from_history(&hello_sequence_history());
-    let messages = vec![Message { execution_id: Some(7), event: task_completed(2, "\"Hello London!\"") }];
+    let messages = vec![Message {
+        execution_id: Some(7),
+        event: task_completed(2, "\"Hello London!\""),
+    }];
     let triage = triage(&state, 7, &messages);
     assert_eq!(triage.dispositions, vec![Disposition::Accept]);
     assert!(triage.run_orchestrator);
@@ -162,13 +206,22 @@ fn triage_drops_duplicate_and_unknown_completions() {
         message(task_completed(0, "\"again\"").kind),
         message(task_completed(2, "\"Hello London!\"").kind),
         message(task_completed(2, "\"twice\"").kind),
-        message(EventKind::TimerFired { timer_id: 2, fire_at: T0 }),
+        message(EventKind::TimerFired {
+            timer_id: 2,
+            fire_at: T0,
+        }),
         message(task_completed(9, "\"never scheduled\"").kind),
     ];
     let triage = triage(&state, 7, &messages);
     assert_eq!(
         triage.dispositions,
-        vec![Disposition::Drop, Disposition::Accept, Disposition::Drop, Disposition::Drop, Disposition::Drop]
+        vec![
+            Disposition::Drop,
+            Disposition::Accept,
+            Disposition::Drop,
+            Disposition::Drop,
+            Disposition::Drop
+        ]
     );
     assert_eq!(triage.accepted.len(), 1);
 }
@@ -176,7 +229,10 @@ fn triage_drops_duplicate_and_unknown_completions() {
 #[test]
 fn triage_drops_messages_of_another_execution() {
     let state = ExecutionState::from_history(&hello_sequence_history());
-    let stale = Message { execution_id: Some(3), event: task_completed(2, "\"late\"") };
+    let stale = Message {
+        execution_id: Some(3),
+        event: task_completed(2, "\"late\""),
+    };
     let triage = triage(&state, 7, &[stale]);
     assert_eq!(triage.dispositions, vec![Disposition::Drop]);
     assert!(triage.is_noop());
@@ -188,15 +244,25 @@ fn triage_keeps_events_raised_while_suspended_until_resume() {
     history.push(event(EventKind::ExecutionSuspended { reason: None }));
     let state = ExecutionState::from_history(&history);
     assert!(state.suspended);
-    let raised = message(EventKind::EventRaised { name: "Approval".into(), input: Some("true".into()) });
+    let raised = message(EventKind::EventRaised {
+        name: "Approval".into(),
+        input: Some("true".into()),
+    });
     let suspended = triage(&state, 7, std::slice::from_ref(&raised));
     assert_eq!(suspended.dispositions, vec![Disposition::Defer]);
     assert!(!suspended.run_orchestrator);
 
-    let resumed = triage(&state, 7, &[raised, message(EventKind::ExecutionResumed { reason: None })]);
+    let resumed = triage(
+        &state,
+        7,
+        &[raised, message(EventKind::ExecutionResumed { reason: None })],
+    );
     assert_eq!(resumed.dispositions, vec![Disposition::Accept, Disposition::Accept]);
     assert!(resumed.run_orchestrator);
-    assert!(matches!(resumed.accepted[0].kind, EventKind::EventRaised { .. }), "arrival order is kept");
+    assert!(
+        matches!(resumed.accepted[0].kind, EventKind::EventRaised { .. }),
+        "arrival order is kept"
+    );
 }
 
 #[test]
@@ -204,7 +270,9 @@ fn triage_terminate_drops_everything_else() {
     let state = ExecutionState::from_history(&hello_sequence_history());
     let messages = vec![
         message(task_completed(2, "\"Hello London!\"").kind),
-        message(EventKind::ExecutionTerminated { reason: Some("stop".into()) }),
+        message(EventKind::ExecutionTerminated {
+            reason: Some("stop".into()),
+        }),
     ];
     let triage = triage(&state, 7, &messages);
     assert_eq!(triage.terminate, Some(Some("stop".into())));
@@ -214,9 +282,20 @@ fn triage_terminate_drops_everything_else() {
 #[test]
 fn triage_of_a_finished_execution_drops_everything() {
     let mut history = hello_sequence_history();
-    history.push(event(EventKind::ExecutionCompleted { status: CompletionStatus::Completed, result: None, failure: None }));
+    history.push(event(EventKind::ExecutionCompleted {
+        status: CompletionStatus::Completed,
+        result: None,
+        failure: None,
+    }));
     let state = ExecutionState::from_history(&history);
-    let triage = triage(&state, 7, &[message(EventKind::EventRaised { name: "x".into(), input: None })]);
+    let triage = triage(
+        &state,
+        7,
+        &[message(EventKind::EventRaised {
+            name: "x".into(),
+            input: None,
+        })],
+    );
     assert_eq!(triage.dispositions, vec![Disposition::Drop]);
 }
 
@@ -224,8 +303,22 @@ fn triage_of_a_finished_execution_drops_everything() {
 fn triage_delivers_execution_started_only_once() {
     let state = ExecutionState::default();
     let first = message(started("E1_HelloSequence", None));
-    let triage = triage(&state, 1, &[first.clone(), first, message(EventKind::EventRaised { name: "a".into(), input: None })]);
-    assert_eq!(triage.dispositions, vec![Disposition::Accept, Disposition::Drop, Disposition::Accept]);
+    let triage = triage(
+        &state,
+        1,
+        &[
+            first.clone(),
+            first,
+            message(EventKind::EventRaised {
+                name: "a".into(),
+                input: None,
+            }),
+        ],
+    );
+    assert_eq!(
+        triage.dispositions,
+        vec![Disposition::Accept, Disposition::Drop, Disposition::Accept]
+    );
 }
 
 #[test]
@@ -235,10 +328,17 @@ fn new_episode_records_actions_and_emits_their_effects() {
     let returned = EpisodeResult {
         actions: vec![
             schedule_action(1, "E1_SayHello"),
-            Action { id: 2, kind: ActionKind::CreateTimer { fire_at: at(60) } },
+            Action {
+                id: 2,
+                kind: ActionKind::CreateTimer { fire_at: at(60) },
+            },
             Action {
                 id: 3,
-                kind: ActionKind::CallSubOrchestration { name: "Child".into(), instance_id: None, input: None },
+                kind: ActionKind::CallSubOrchestration {
+                    name: "Child".into(),
+                    instance_id: None,
+                    input: None,
+                },
             },
         ],
         custom_status: Some("{\"step\":1}".into()),
@@ -262,8 +362,15 @@ fn new_episode_records_actions_and_emits_their_effects() {
     assert_eq!(
         outcome.effects,
         vec![
-            Effect::ScheduleActivity { task_id: 1, name: "E1_SayHello".into(), input: None },
-            Effect::CreateTimer { timer_id: 2, fire_at: at(60) },
+            Effect::ScheduleActivity {
+                task_id: 1,
+                name: "E1_SayHello".into(),
+                input: None
+            },
+            Effect::CreateTimer {
+                timer_id: 2,
+                fire_at: at(60)
+            },
             Effect::StartSubOrchestration {
                 task_id: 3,
                 name: "Child".into(),
@@ -277,14 +384,22 @@ fn new_episode_records_actions_and_emits_their_effects() {
 #[test]
 fn new_episode_rejects_an_action_with_a_reused_sequence_number() {
     let state = ExecutionState::from_history(&hello_sequence_history());
-    let returned = EpisodeResult { actions: vec![schedule_action(1, "E1_SayHello")], custom_status: None };
+    let returned = EpisodeResult {
+        actions: vec![schedule_action(1, "E1_SayHello")],
+        custom_status: None,
+    };
     let error = finish_episode("instance-1", &state, at(1), Vec::new(), Some(returned)).unwrap_err();
     assert!(error.to_string().contains("where 3 was expected"), "{error}");
 }
 
 #[test]
 fn completing_a_sub_orchestration_notifies_its_parent() {
-    let parent = ParentInstance { instance_id: "parent".into(), name: "P".into(), execution_id: 4, task_scheduled_id: 2 };
+    let parent = ParentInstance {
+        instance_id: "parent".into(),
+        name: "P".into(),
+        execution_id: 4,
+        task_scheduled_id: 2,
+    };
     let history = vec![
         event(EventKind::OrchestratorStarted),
         event(EventKind::ExecutionStarted {
@@ -296,7 +411,12 @@ fn completing_a_sub_orchestration_notifies_its_parent() {
     ];
     let state = ExecutionState::from_history(&history);
     let returned = EpisodeResult {
-        actions: vec![Action { id: -1, kind: ActionKind::Complete { result: Some("42".into()) } }],
+        actions: vec![Action {
+            id: -1,
+            kind: ActionKind::Complete {
+                result: Some("42".into()),
+            },
+        }],
         custom_status: None,
     };
     let outcome = finish_episode("parent:2", &state, at(1), Vec::new(), Some(returned)).unwrap();
@@ -306,7 +426,10 @@ fn completing_a_sub_orchestration_notifies_its_parent() {
         outcome.effects,
         vec![Effect::NotifyParent {
             parent,
-            event: EventKind::SubOrchestrationInstanceCompleted { task_scheduled_id: 2, result: Some("42".into()) }
+            event: EventKind::SubOrchestrationInstanceCompleted {
+                task_scheduled_id: 2,
+                result: Some("42".into())
+            }
         }]
     );
 }
@@ -314,17 +437,29 @@ fn completing_a_sub_orchestration_notifies_its_parent() {
 #[test]
 fn continue_as_new_ends_the_episode_with_a_restart_effect() {
     let state = ExecutionState::from_history(&hello_sequence_history()[..4]);
-    let carried = vec![CarriedEvent { name: "Approval".into(), input: Some("true".into()) }];
+    let carried = vec![CarriedEvent {
+        name: "Approval".into(),
+        input: Some("true".into()),
+    }];
     let returned = EpisodeResult {
         actions: vec![Action {
             id: -1,
-            kind: ActionKind::ContinueAsNew { input: Some("2".into()), carried_events: carried.clone() },
+            kind: ActionKind::ContinueAsNew {
+                input: Some("2".into()),
+                carried_events: carried.clone(),
+            },
         }],
         custom_status: None,
     };
     let outcome = finish_episode("instance-1", &state, at(1), Vec::new(), Some(returned)).unwrap();
     assert_eq!(outcome.status, RuntimeStatus::ContinuedAsNew);
-    assert_eq!(outcome.effects, vec![Effect::ContinueAsNew { input: Some("2".into()), carried_events: carried }]);
+    assert_eq!(
+        outcome.effects,
+        vec![Effect::ContinueAsNew {
+            input: Some("2".into()),
+            carried_events: carried
+        }]
+    );
 }
 
 #[test]
@@ -334,7 +469,15 @@ fn termination_records_the_reason_as_output() {
     assert_eq!(outcome.status, RuntimeStatus::Terminated);
     assert_eq!(outcome.output.as_deref(), Some("\"buggy\""));
     let kinds: Vec<&str> = outcome.new_history.iter().map(|event| event.kind.type_name()).collect();
-    assert_eq!(kinds, vec!["OrchestratorStarted", "ExecutionTerminated", "ExecutionCompleted", "OrchestratorCompleted"]);
+    assert_eq!(
+        kinds,
+        vec![
+            "OrchestratorStarted",
+            "ExecutionTerminated",
+            "ExecutionCompleted",
+            "OrchestratorCompleted"
+        ]
+    );
 }
 
 #[test]

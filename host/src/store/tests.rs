@@ -28,7 +28,12 @@ fn start(store: &Store, id: &str) -> (InstanceRecord, Message) {
         execution_id: Some(execution_id),
         event: HistoryEvent::new(
             Timestamp(1),
-            EventKind::ExecutionStarted { name: "E1_HelloSequence".into(), instance_id: id.into(), input: None, parent: None },
+            EventKind::ExecutionStarted {
+                name: "E1_HelloSequence".into(),
+                instance_id: id.into(),
+                input: None,
+                parent: None,
+            },
         ),
     };
     (record, message)
@@ -52,7 +57,12 @@ fn step(record: &InstanceRecord, consumed: Vec<u64>) -> StepCommit {
             name: "E1_SayHello".into(),
             input: Some("\"Tokyo\"".into()),
         }],
-        timers: vec![TimerItem { instance_id: record.instance_id.clone(), execution_id: record.execution_id, timer_id: 1, fire_at: Timestamp(99) }],
+        timers: vec![TimerItem {
+            instance_id: record.instance_id.clone(),
+            execution_id: record.execution_id,
+            timer_id: 1,
+            fire_at: Timestamp(99),
+        }],
         messages: Vec::new(),
         children: Vec::new(),
     }
@@ -62,7 +72,12 @@ fn step(record: &InstanceRecord, consumed: Vec<u64>) -> StepCommit {
 fn a_step_commits_history_work_items_timers_and_inbox_removal_together() {
     let (store, path) = temp_store();
     let (record, started) = start(&store, "a");
-    let (results, notices) = store.apply(&[Write::Start { record: record.clone(), started }]).unwrap();
+    let (results, notices) = store
+        .apply(&[Write::Start {
+            record: record.clone(),
+            started,
+        }])
+        .unwrap();
     assert_eq!(results, vec![Ok(())]);
     assert_eq!(notices.ready, vec!["a".to_owned()]);
     let (_, inbox) = store.instance_and_inbox("a", 10).unwrap();
@@ -74,7 +89,10 @@ fn a_step_commits_history_work_items_timers_and_inbox_removal_together() {
     assert_eq!(notices.timers.len(), 1);
     assert!(notices.ready.is_empty(), "the inbox is empty after the step");
     assert_eq!(store.history("a").unwrap().len(), 1);
-    assert_eq!(store.instance("a").unwrap().unwrap().runtime_status, RuntimeStatus::Running);
+    assert_eq!(
+        store.instance("a").unwrap().unwrap().runtime_status,
+        RuntimeStatus::Running
+    );
 
     drop(store);
     let reopened = Store::open(&path).unwrap();
@@ -82,14 +100,22 @@ fn a_step_commits_history_work_items_timers_and_inbox_removal_together() {
     assert!(recovery.ready.is_empty());
     assert_eq!(recovery.activities.len(), 1);
     assert_eq!(recovery.timers.len(), 1);
-    assert!(reopened.allocate_id() > record.execution_id, "ids are never reused after a restart");
+    assert!(
+        reopened.allocate_id() > record.execution_id,
+        "ids are never reused after a restart"
+    );
 }
 
 #[test]
 fn a_step_of_a_replaced_execution_is_stale_and_writes_nothing() {
     let (store, _path) = temp_store();
     let (record, started) = start(&store, "a");
-    store.apply(&[Write::Start { record: record.clone(), started }]).unwrap();
+    store
+        .apply(&[Write::Start {
+            record: record.clone(),
+            started,
+        }])
+        .unwrap();
     let mut stale = step(&record, Vec::new());
     stale.execution_id += 1000;
     let (results, notices) = store.apply(&[Write::Step(Box::new(stale))]).unwrap();
@@ -102,33 +128,75 @@ fn a_step_of_a_replaced_execution_is_stale_and_writes_nothing() {
 fn starting_a_running_id_is_rejected_and_a_finished_one_is_replaced() {
     let (store, _path) = temp_store();
     let (record, started) = start(&store, "a");
-    store.apply(&[Write::Start { record: record.clone(), started: started.clone() }]).unwrap();
-    let (results, _) = store.apply(&[Write::Start { record: record.clone(), started: started.clone() }]).unwrap();
+    store
+        .apply(&[Write::Start {
+            record: record.clone(),
+            started: started.clone(),
+        }])
+        .unwrap();
+    let (results, _) = store
+        .apply(&[Write::Start {
+            record: record.clone(),
+            started: started.clone(),
+        }])
+        .unwrap();
     assert_eq!(results, vec![Err(Rejection::AlreadyExists(RuntimeStatus::Pending))]);
 
     let mut finished = step(&record, Vec::new());
     finished.record.runtime_status = RuntimeStatus::Completed;
     store.apply(&[Write::Step(Box::new(finished))]).unwrap();
     let (replacement, started) = start(&store, "a");
-    let (results, _) = store.apply(&[Write::Start { record: replacement.clone(), started }]).unwrap();
+    let (results, _) = store
+        .apply(&[Write::Start {
+            record: replacement.clone(),
+            started,
+        }])
+        .unwrap();
     assert_eq!(results, vec![Ok(())]);
     assert!(store.history("a").unwrap().is_empty(), "the old history is gone");
-    assert_eq!(store.instance("a").unwrap().unwrap().execution_id, replacement.execution_id);
+    assert_eq!(
+        store.instance("a").unwrap().unwrap().execution_id,
+        replacement.execution_id
+    );
 }
 
 #[test]
 fn delivering_to_a_missing_or_finished_instance_is_rejected() {
     let (store, _path) = temp_store();
-    let raised = Message { execution_id: None, event: HistoryEvent::new(Timestamp(3), EventKind::EventRaised { name: "e".into(), input: None }) };
-    let (results, _) = store.apply(&[Write::Deliver { instance_id: "missing".into(), message: raised.clone() }]).unwrap();
+    let raised = Message {
+        execution_id: None,
+        event: HistoryEvent::new(
+            Timestamp(3),
+            EventKind::EventRaised {
+                name: "e".into(),
+                input: None,
+            },
+        ),
+    };
+    let (results, _) = store
+        .apply(&[Write::Deliver {
+            instance_id: "missing".into(),
+            message: raised.clone(),
+        }])
+        .unwrap();
     assert_eq!(results, vec![Err(Rejection::NotFound)]);
 
     let (record, started) = start(&store, "a");
-    store.apply(&[Write::Start { record: record.clone(), started }]).unwrap();
+    store
+        .apply(&[Write::Start {
+            record: record.clone(),
+            started,
+        }])
+        .unwrap();
     let mut finished = step(&record, Vec::new());
     finished.record.runtime_status = RuntimeStatus::Failed;
     store.apply(&[Write::Step(Box::new(finished))]).unwrap();
-    let (results, _) = store.apply(&[Write::Deliver { instance_id: "a".into(), message: raised }]).unwrap();
+    let (results, _) = store
+        .apply(&[Write::Deliver {
+            instance_id: "a".into(),
+            message: raised,
+        }])
+        .unwrap();
     assert_eq!(results, vec![Err(Rejection::Gone(RuntimeStatus::Failed))]);
 }
 
@@ -136,19 +204,35 @@ fn delivering_to_a_missing_or_finished_instance_is_rejected() {
 fn an_activity_result_is_delivered_once_even_if_committed_twice() {
     let (store, _path) = temp_store();
     let (record, started) = start(&store, "a");
-    store.apply(&[Write::Start { record: record.clone(), started }]).unwrap();
-    let (_, notices) = store.apply(&[Write::Step(Box::new(step(&record, Vec::new())))]).unwrap();
+    store
+        .apply(&[Write::Start {
+            record: record.clone(),
+            started,
+        }])
+        .unwrap();
+    let (_, notices) = store
+        .apply(&[Write::Step(Box::new(step(&record, Vec::new())))])
+        .unwrap();
     let (key, _) = notices.activities[0].clone();
     let done = Write::ActivityDone {
         key,
         instance_id: "a".into(),
         message: Message {
             execution_id: Some(record.execution_id),
-            event: HistoryEvent::new(Timestamp(4), EventKind::TaskCompleted { task_scheduled_id: 0, result: None }),
+            event: HistoryEvent::new(
+                Timestamp(4),
+                EventKind::TaskCompleted {
+                    task_scheduled_id: 0,
+                    result: None,
+                },
+            ),
         },
     };
     store.apply(&[done.clone(), done]).unwrap();
     let (_, inbox) = store.instance_and_inbox("a", 10).unwrap();
-    let completions = inbox.iter().filter(|(_, m)| matches!(m.event.kind, EventKind::TaskCompleted { .. })).count();
+    let completions = inbox
+        .iter()
+        .filter(|(_, m)| matches!(m.event.kind, EventKind::TaskCompleted { .. }))
+        .count();
     assert_eq!(completions, 1);
 }

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Builds the example apps and the host, then serves the examples on 127.0.0.1:7071 with a
+# local redb store in .durable/. Extra arguments go to `durable serve`.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+scripts/setup.sh
+mapfile -t apps < <(examples/build.sh)
+cargo build --release -p durable-host >&2
+app_args=()
+for app in "${apps[@]}"; do
+    app_args+=(--app "$app")
+done
+exec target/release/durable serve --listen 127.0.0.1:7071 --store .durable/store.redb "${app_args[@]}" "$@"

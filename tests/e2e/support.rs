@@ -1,0 +1,332 @@
+//! Test support: builds the example apps once per test run, starts the real `durable`
+//! binary on 127.0.0.1:0, and talks HTTP/1.1 to it over a plain TCP socket.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ has a parent")
+        .to_owned()
+}
+
+/// The example apps, built once per test run by `examples/build.sh`.
+pub fn example_apps() -> &'static [PathBuf] {
+    static APPS: OnceLock<Vec<PathBuf>> = OnceLock::new();
+    APPS.get_or_init(|| {
+        let output = Command::new("bash")
+            .arg(repo_root().join("examples/build.sh"))
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("running examples/build.sh");
+        assert!(output.status.success(), "examples/build.sh failed");
+        let apps: Vec<PathBuf> = String::from_utf8(output.stdout)
+            .expect("build.sh prints paths")
+            .lines()
+            .map(PathBuf::from)
+            .collect();
+        assert!(apps.len() >= 6, "build.sh printed {apps:?}");
+        for app in &apps {
+            assert!(
+                app.is_absolute() && app.exists(),
+                "{} is not an absolute path to a file",
+                app.display()
+            );
+        }
+        apps
+    })
+}
+
+/// The example app whose file name is `name.wasm`.
+pub fn example(name: &str) -> PathBuf {
+    example_apps()
+        .iter()
+        .find(|path| path.file_stem().is_some_and(|stem| stem == name))
+        .unwrap_or_else(|| panic!("no example {name}"))
+        .clone()
+}
+
+/// A fresh directory for one test.
+pub fn temp_dir(label: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("durable-e2e-{label}-{}-{}", std::process::id(), unique()));
+    std::fs::create_dir_all(&dir).expect("creating a temp dir");
+    dir
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A running `durable serve`, killed when dropped.
+pub struct Host {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    /// Everything the host wrote to stderr so far is collected here.
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Host {
+    /// Starts the host on a free port with `apps` and the store at `store`.
+    pub fn start(store: &Path, apps: &[PathBuf]) -> Result<Host> {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_durable"));
+        command.args(["serve", "--listen", "127.0.0.1:0", "--store"]).arg(store);
+        for app in apps {
+            command.arg("--app").arg(app);
+        }
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("spawning durable")?;
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = stderr.clone();
+        let mut child_stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            while child_stderr.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+                sink.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+        });
+        let (found, address) = mpsc::channel();
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let mut sent = false;
+            while stdout.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+                if !sent && let Some(start) = line.find("http://") {
+                    let _ = found.send(line[start..].trim().to_owned());
+                    sent = true;
+                }
+                line.clear();
+            }
+        });
+        match address.recv_timeout(Duration::from_secs(120)) {
+            Ok(base) => Ok(Host { child, base, stderr }),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("durable did not print its address; stderr:\n{}", stderr.lock().unwrap())
+            }
+        }
+    }
+
+    /// Starts the host with every example app.
+    pub fn with_examples(label: &str) -> Host {
+        let store = temp_dir(label).join("store.redb");
+        Host::start(&store, example_apps()).expect("starting durable")
+    }
+
+    /// What the host printed on stderr.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// SIGKILL: the process gets no chance to flush anything.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        #[allow(unsafe_code)]
+        // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for durable") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "durable did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends a request; `path` starts with `/`.
+    pub fn request(&self, method: &str, path: &str, body: Option<&str>) -> Response {
+        http(&self.base, method, path, body, &[]).unwrap_or_else(|error| panic!("{method} {path}: {error:#}"))
+    }
+
+    /// POST .../orchestrators/{name}[/{id}] and returns the 202's instance id.
+    pub fn start_orchestration(&self, name: &str, id: Option<&str>, input: Option<&str>) -> String {
+        let path = match id {
+            Some(id) => format!("{PREFIX}/orchestrators/{name}/{id}"),
+            None => format!("{PREFIX}/orchestrators/{name}"),
+        };
+        let response = self.request("POST", &path, input);
+        assert_eq!(response.status, 202, "start {name}: {}", response.text);
+        response.json()["id"]
+            .as_str()
+            .expect("id in the start payload")
+            .to_owned()
+    }
+
+    /// GET the status of `id`.
+    pub fn status(&self, id: &str) -> Response {
+        self.request("GET", &format!("{PREFIX}/instances/{id}"), None)
+    }
+
+    /// Polls the status of `id` until `done` holds or `timeout` passes.
+    pub fn wait_for(&self, id: &str, timeout: Duration, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + timeout;
+        let mut interval = Duration::from_millis(10);
+        loop {
+            let response = self.status(id);
+            if response.status != 404 {
+                let status = response.json();
+                if done(&status) {
+                    return status;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "instance {id} did not get there in {timeout:?}; last status {status}"
+                );
+            } else {
+                assert!(Instant::now() < deadline, "instance {id} not found within {timeout:?}");
+            }
+            std::thread::sleep(interval);
+            interval = (interval * 2).min(Duration::from_millis(200));
+        }
+    }
+
+    /// Polls until `id` reaches a terminal runtime status.
+    pub fn wait_for_finish(&self, id: &str) -> Value {
+        self.wait_for(id, Duration::from_secs(60), |status| {
+            matches!(
+                status["runtimeStatus"].as_str(),
+                Some("Completed" | "Failed" | "Terminated")
+            )
+        })
+    }
+
+    /// Raises an event and checks the 202.
+    pub fn raise_event(&self, id: &str, name: &str, data: &str) {
+        let response = self.request(
+            "POST",
+            &format!("{PREFIX}/instances/{id}/raiseEvent/{name}"),
+            Some(data),
+        );
+        assert_eq!(response.status, 202, "raise {name} on {id}: {}", response.text);
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The Functions 2.x prefix.
+pub const PREFIX: &str = "/runtime/webhooks/durabletask";
+
+/// An HTTP response.
+#[derive(Debug)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Headers, names lowercased.
+    pub headers: Vec<(String, String)>,
+    /// The body as text.
+    pub text: String,
+}
+
+impl Response {
+    /// The body as JSON (panics if it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|error| panic!("body is not JSON ({error}): {:?}", self.text))
+    }
+
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// Asserts the body is empty or JSON, as every response of the API must be.
+    pub fn assert_empty_or_json(&self) {
+        if !self.text.is_empty() {
+            let _ = self.json();
+        }
+    }
+}
+
+/// One HTTP/1.1 request over a fresh connection.
+pub fn http(base: &str, method: &str, path: &str, body: Option<&str>, headers: &[(&str, &str)]) -> Result<Response> {
+    let authority = base.strip_prefix("http://").context("base must be http://")?;
+    let mut stream = TcpStream::connect(authority)?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let body = body.unwrap_or("");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if !body.is_empty() {
+        request.push_str("Content-Type: application/json\r\n");
+    }
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes())?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    parse_response(&raw)
+}
+
+fn parse_response(raw: &[u8]) -> Result<Response> {
+    let text = String::from_utf8_lossy(raw);
+    let (head, body) = text.split_once("\r\n\r\n").context("no header end")?;
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().context("no status line")?;
+    let status: u16 = status_line
+        .split_whitespace()
+        .nth(1)
+        .context("no status code")?
+        .parse()?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(name, value)| name == "transfer-encoding" && value.contains("chunked"));
+    let body = if chunked { dechunk(body)? } else { body.to_owned() };
+    Ok(Response {
+        status,
+        headers,
+        text: body,
+    })
+}
+
+fn dechunk(mut body: &str) -> Result<String> {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = body.split_once("\r\n").context("bad chunk")?;
+        let size = usize::from_str_radix(size.trim(), 16)?;
+        if size == 0 {
+            return Ok(out);
+        }
+        out.push_str(&rest[..size]);
+        body = &rest[size + 2..];
+    }
+}
