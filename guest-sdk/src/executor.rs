@@ -157,3 +157,6 @@ impl Executor {
         self.run = Run::Returned(outcome);
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -18,7 +18,8 @@ use crate::json;
 pub(crate) type OrchestratorFuture = Pin<Box<dyn Future<Output = Result<Option<String>, Error>>>>;
 
 /// A registered orchestrator: starts a run for a context.
-pub(crate) type OrchestratorFn = Arc<dyn Fn(OrchestrationContext) -> OrchestratorFuture + Send + Sync>;
+pub(crate) type OrchestratorFn =
+    Arc<dyn Fn(OrchestrationContext) -> OrchestratorFuture + Send + Sync>;
 
 /// A function that can serve as an orchestrator: an
 /// `async fn(OrchestrationContext) -> Result<T, E>` with `T: Serialize`, `E: Into<Error>`.
@@ -53,7 +54,8 @@ where
     }
 }
 
-type ActivityFn = Arc<dyn Fn(ActivityContext, Option<&str>) -> Result<Option<String>, Error> + Send + Sync>;
+type ActivityFn =
+    Arc<dyn Fn(ActivityContext, Option<&str>) -> Result<Option<String>, Error> + Send + Sync>;
 
 /// The orchestrators and activities of an app, by name. [`export!`](crate::export) builds
 /// one; authors rarely need it directly.

@@ -107,10 +107,10 @@ impl RetryOptions {
             return None;
         }
         let fire_at = now.saturating_add(self.delay_micros(attempt));
-        if let Some(timeout) = self.retry_timeout {
-            if fire_at >= first_attempt.saturating_add(duration_micros(timeout)) {
-                return None;
-            }
+        if let Some(timeout) = self.retry_timeout
+            && fire_at >= first_attempt.saturating_add(duration_micros(timeout))
+        {
+            return None;
         }
         Some(fire_at)
     }

@@ -134,10 +134,11 @@ impl State {
     /// Hands an outcome to the pending task `id`; ignored when no task of that kind waits
     /// for it.
     pub(crate) fn complete(&mut self, id: i32, kind: PendingKind, outcome: Outcome) {
-        if let Some(task) = self.pending.get_mut(&id) {
-            if task.kind == kind && task.outcome.is_none() {
-                task.outcome = Some(outcome);
-            }
+        if let Some(task) = self.pending.get_mut(&id)
+            && task.kind == kind
+            && task.outcome.is_none()
+        {
+            task.outcome = Some(outcome);
         }
     }
 
@@ -215,20 +216,17 @@ impl Future for Completion {
 
     fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Outcome> {
         let mut state = self.state.borrow_mut();
-        if state
+        match state
             .pending
-            .get(&self.id)
-            .is_some_and(|task| task.outcome.is_some())
+            .get_mut(&self.id)
+            .and_then(|task| task.outcome.take())
         {
-            if let Some(PendingTask {
-                outcome: Some(outcome),
-                ..
-            }) = state.pending.remove(&self.id)
-            {
-                return Poll::Ready(outcome);
+            Some(outcome) => {
+                state.pending.remove(&self.id);
+                Poll::Ready(outcome)
             }
+            None => Poll::Pending,
         }
-        Poll::Pending
     }
 }
 
@@ -249,20 +247,17 @@ impl Future for EventWaiter {
 
     fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<RaisedEvent> {
         let mut state = self.state.borrow_mut();
-        if state
+        match state
             .waiters
-            .get(&self.id)
-            .is_some_and(|waiter| waiter.delivered.is_some())
+            .get_mut(&self.id)
+            .and_then(|waiter| waiter.delivered.take())
         {
-            if let Some(Waiter {
-                delivered: Some(event),
-                ..
-            }) = state.waiters.remove(&self.id)
-            {
-                return Poll::Ready(event);
+            Some(event) => {
+                state.waiters.remove(&self.id);
+                Poll::Ready(event)
             }
+            None => Poll::Pending,
         }
-        Poll::Pending
     }
 }
 

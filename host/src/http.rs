@@ -68,6 +68,7 @@ pub async fn serve(
                     async move { Ok::<_, Infallible>(handle_hyper(&client, request).await) }
                 });
                 let connection = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
                     .header_read_timeout(std::time::Duration::from_secs(30))
                     .serve_connection(TokioIo::new(stream), service);
                 let connection = graceful.watch(connection);
