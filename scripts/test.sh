@@ -9,10 +9,12 @@ scripts/setup.sh
 echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check
 cargo fmt --manifest-path examples/Cargo.toml --all -- --check
+cargo fmt --manifest-path tests/guests/Cargo.toml --all -- --check
 
 echo "== cargo clippy" >&2
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy --manifest-path examples/Cargo.toml --target wasm32-wasip2 --release -- -D warnings
+cargo clippy --manifest-path tests/guests/Cargo.toml --target wasm32-wasip2 --release -- -D warnings
 
 echo "== build the example components" >&2
 examples/build.sh >/dev/null

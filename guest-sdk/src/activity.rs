@@ -93,9 +93,7 @@ fn decode_input<I: DeserializeOwned>(input: Option<&str>) -> Result<I, Error> {
     })
 }
 
-fn encode_output<O: Serialize, E: Into<Error>>(
-    output: Result<O, E>,
-) -> Result<Option<String>, Error> {
+fn encode_output<O: Serialize, E: Into<Error>>(output: Result<O, E>) -> Result<Option<String>, Error> {
     let output = output.map_err(Into::into)?;
     json::encode(&output).map(Some).map_err(|error| {
         Error::new(

@@ -7,9 +7,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::bindings::types::{
-    ActionKind, CallSubOrchestration, CreateTimer, ScheduleTask, SendEvent,
-};
+use crate::bindings::types::{ActionKind, CallSubOrchestration, CreateTimer, ScheduleTask, SendEvent};
 use crate::error::{DESERIALIZATION_ERROR, Error, SERIALIZATION_ERROR, TaskError, TaskKind};
 use crate::retry::RetryOptions;
 use crate::state::{Completion, PendingKind, State};
@@ -64,12 +62,7 @@ impl OrchestrationContext {
     /// UUID of the instance id, the current time and a call counter.
     pub fn new_guid(&self) -> String {
         let mut state = self.state.borrow_mut();
-        let name = format!(
-            "{}_{}_{}",
-            state.instance_id,
-            to_iso8601(state.now),
-            state.guid_counter
-        );
+        let name = format!("{}_{}_{}", state.instance_id, to_iso8601(state.now), state.guid_counter);
         state.guid_counter += 1;
         guid::uuid_v5(&name)
     }
@@ -92,11 +85,7 @@ impl OrchestrationContext {
     }
 
     /// Schedules activity `name` with `input` and returns the task of its result.
-    pub fn call_activity<O: DeserializeOwned + 'static>(
-        &self,
-        name: &str,
-        input: impl Serialize,
-    ) -> Task<O> {
+    pub fn call_activity<O: DeserializeOwned + 'static>(&self, name: &str, input: impl Serialize) -> Task<O> {
         self.call(TaskKind::Activity, name, None, &input, schedule_task(name))
     }
 
@@ -182,13 +171,11 @@ impl OrchestrationContext {
         let Some(input) = self.encode(&input, "the event payload") else {
             return;
         };
-        self.state
-            .borrow_mut()
-            .issue(ActionKind::SendEvent(SendEvent {
-                instance_id: instance_id.to_owned(),
-                name: name.to_owned(),
-                input: Some(input),
-            }));
+        self.state.borrow_mut().issue(ActionKind::SendEvent(SendEvent {
+            instance_id: instance_id.to_owned(),
+            name: name.to_owned(),
+            input: Some(input),
+        }));
     }
 
     /// Sets the custom status that clients see while the orchestration runs; any value that
@@ -274,8 +261,7 @@ impl OrchestrationContext {
             loop {
                 let failure = match attempt.await {
                     Ok(result) => {
-                        return json::decode(result.as_deref())
-                            .map_err(|error| TaskError::decode(kind, &name, &error));
+                        return json::decode(result.as_deref()).map_err(|error| TaskError::decode(kind, &name, &error));
                     }
                     Err(failure) => failure,
                 };
@@ -303,10 +289,7 @@ fn schedule_task(name: &str) -> impl Fn(&str) -> ActionKind + 'static {
     }
 }
 
-fn call_sub_orchestration(
-    name: &str,
-    instance_id: Option<&str>,
-) -> impl Fn(&str) -> ActionKind + 'static {
+fn call_sub_orchestration(name: &str, instance_id: Option<&str>) -> impl Fn(&str) -> ActionKind + 'static {
     let name = name.to_owned();
     let instance_id = instance_id.map(str::to_owned);
     move |input| {

@@ -11,9 +11,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use crate::bindings::types::{
-    Action, ActionKind, ContinueAsNew, EpisodeResult, EventKind, HistoryEvent,
-};
+use crate::bindings::types::{Action, ActionKind, ContinueAsNew, EpisodeResult, EventKind, HistoryEvent};
 use crate::context::OrchestrationContext;
 use crate::error::Error;
 use crate::registry::{OrchestratorFn, OrchestratorFuture, Registry};
@@ -109,16 +107,12 @@ impl Executor {
                 state.now = event.timestamp;
                 return false;
             }
-            EventKind::TaskCompleted(completed) => state.complete(
-                completed.task_scheduled_id,
-                PendingKind::Activity,
-                Ok(completed.result),
-            ),
-            EventKind::TaskFailed(failed) => state.complete(
-                failed.task_scheduled_id,
-                PendingKind::Activity,
-                Err(failed.failure),
-            ),
+            EventKind::TaskCompleted(completed) => {
+                state.complete(completed.task_scheduled_id, PendingKind::Activity, Ok(completed.result))
+            }
+            EventKind::TaskFailed(failed) => {
+                state.complete(failed.task_scheduled_id, PendingKind::Activity, Err(failed.failure))
+            }
             EventKind::SubOrchestrationInstanceCompleted(completed) => state.complete(
                 completed.task_scheduled_id,
                 PendingKind::SubOrchestration,
@@ -129,9 +123,7 @@ impl Executor {
                 PendingKind::SubOrchestration,
                 Err(failed.failure),
             ),
-            EventKind::TimerFired(fired) => {
-                state.complete(fired.timer_id, PendingKind::Timer, Ok(None))
-            }
+            EventKind::TimerFired(fired) => state.complete(fired.timer_id, PendingKind::Timer, Ok(None)),
             EventKind::EventRaised(raised) => state.raise(raised.name, raised.input),
             _ => return false,
         }
@@ -143,9 +135,7 @@ impl Executor {
         let Run::Running(future) = &mut self.run else {
             return;
         };
-        let poll = future
-            .as_mut()
-            .poll(&mut Context::from_waker(Waker::noop()));
+        let poll = future.as_mut().poll(&mut Context::from_waker(Waker::noop()));
         let fatal = self.state.borrow_mut().fatal.take();
         let outcome = match (poll, fatal) {
             (_, Some(error)) => Err(error),

@@ -50,11 +50,7 @@ impl<A: App> orchestrator::GuestOrchestration for Orchestration<A> {
 }
 
 impl<A: App> activity::Guest for Component<A> {
-    fn run(
-        name: String,
-        input: Option<String>,
-        context: ActivityContext,
-    ) -> Result<Option<String>, FailureDetails> {
+    fn run(name: String, input: Option<String>, context: ActivityContext) -> Result<Option<String>, FailureDetails> {
         enter("activity");
         A::registry().run_activity(&name, input.as_deref(), context)
     }

@@ -59,9 +59,6 @@ mod tests {
     #[test]
     fn undecodable_payload_reports_the_first_error() {
         let error = decode::<i64>(Some(r#""x""#)).unwrap_err();
-        assert!(
-            error.to_string().contains("invalid type: string"),
-            "{error}"
-        );
+        assert!(error.to_string().contains("invalid type: string"), "{error}");
     }
 }

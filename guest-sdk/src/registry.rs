@@ -18,8 +18,7 @@ use crate::json;
 pub(crate) type OrchestratorFuture = Pin<Box<dyn Future<Output = Result<Option<String>, Error>>>>;
 
 /// A registered orchestrator: starts a run for a context.
-pub(crate) type OrchestratorFn =
-    Arc<dyn Fn(OrchestrationContext) -> OrchestratorFuture + Send + Sync>;
+pub(crate) type OrchestratorFn = Arc<dyn Fn(OrchestrationContext) -> OrchestratorFuture + Send + Sync>;
 
 /// A function that can serve as an orchestrator: an
 /// `async fn(OrchestrationContext) -> Result<T, E>` with `T: Serialize`, `E: Into<Error>`.
@@ -54,8 +53,7 @@ where
     }
 }
 
-type ActivityFn =
-    Arc<dyn Fn(ActivityContext, Option<&str>) -> Result<Option<String>, Error> + Send + Sync>;
+type ActivityFn = Arc<dyn Fn(ActivityContext, Option<&str>) -> Result<Option<String>, Error> + Send + Sync>;
 
 /// The orchestrators and activities of an app, by name. [`export!`](crate::export) builds
 /// one; authors rarely need it directly.
@@ -78,10 +76,8 @@ impl Registry {
     /// If a function of that name is already registered.
     pub fn orchestrator(&mut self, name: &str, handler: impl OrchestratorHandler) -> &mut Self {
         self.check_unique(name);
-        self.orchestrators.insert(
-            name.to_owned(),
-            Arc::new(move |context| handler.start(context)),
-        );
+        self.orchestrators
+            .insert(name.to_owned(), Arc::new(move |context| handler.start(context)));
         self
     }
 
@@ -147,5 +143,88 @@ impl std::fmt::Debug for Registry {
             .field("orchestrators", &self.orchestrators.keys())
             .field("activities", &self.activities.keys())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ActivityContext;
+
+    fn context() -> types::ActivityContext {
+        types::ActivityContext {
+            instance_id: "instance-1".to_owned(),
+            task_scheduled_id: 4,
+        }
+    }
+
+    async fn orchestrator(_: OrchestrationContext) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn registry() -> Registry {
+        let mut registry = Registry::new();
+        registry
+            .orchestrator("Orchestrate", orchestrator)
+            .activity("Double", |x: i64| Ok::<_, Error>(x * 2))
+            .activity("WhoAmI", |ctx: ActivityContext, (): ()| {
+                Ok::<_, Error>(format!("{}#{}", ctx.instance_id(), ctx.task_scheduled_id()))
+            })
+            .activity("Fail", || {
+                Err::<(), _>(Error::new("Boom", "always").with_details("why"))
+            });
+        registry
+    }
+
+    #[test]
+    fn functions_lists_orchestrators_then_activities_with_their_kinds() {
+        let listed: Vec<_> = registry().functions().into_iter().map(|f| (f.name, f.kind)).collect();
+        assert_eq!(
+            listed,
+            [
+                ("Orchestrate".to_owned(), FunctionKind::Orchestrator),
+                ("Double".to_owned(), FunctionKind::Activity),
+                ("Fail".to_owned(), FunctionKind::Activity),
+                ("WhoAmI".to_owned(), FunctionKind::Activity),
+            ]
+        );
+    }
+
+    #[test]
+    fn activity_input_is_decoded_tolerantly_and_output_encoded() {
+        let registry = registry();
+        assert_eq!(
+            registry.run_activity("Double", Some("21"), context()),
+            Ok(Some("42".to_owned()))
+        );
+        assert_eq!(
+            registry.run_activity("Double", Some(r#""21""#), context()),
+            Ok(Some("42".to_owned()))
+        );
+        assert_eq!(
+            registry.run_activity("WhoAmI", None, context()),
+            Ok(Some(r#""instance-1#4""#.to_owned()))
+        );
+    }
+
+    #[test]
+    fn activity_errors_become_failure_details() {
+        let registry = registry();
+        let failure = registry.run_activity("Fail", None, context()).unwrap_err();
+        assert_eq!(
+            (failure.error_type.as_str(), failure.message.as_str()),
+            ("Boom", "always")
+        );
+        assert_eq!(failure.details.as_deref(), Some("why"));
+        let failure = registry.run_activity("Double", Some(r#""x""#), context()).unwrap_err();
+        assert_eq!(failure.error_type, "DeserializationError");
+        let failure = registry.run_activity("Missing", None, context()).unwrap_err();
+        assert_eq!(failure.error_type, "ActivityNotFound");
+    }
+
+    #[test]
+    #[should_panic(expected = "registered twice")]
+    fn registering_a_name_twice_panics() {
+        registry().activity("Orchestrate", || Ok::<_, Error>(()));
     }
 }

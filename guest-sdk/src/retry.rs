@@ -74,10 +74,7 @@ impl RetryOptions {
     /// Repeated multiplication rather than `powf`, so that the result is the same IEEE
     /// arithmetic on every platform the orchestration may be replayed on.
     pub(crate) fn delay_micros(&self, attempt: u32) -> Micros {
-        let cap = self
-            .max_retry_interval
-            .map_or(i64::MAX, duration_micros)
-            .max(0);
+        let cap = self.max_retry_interval.map_or(i64::MAX, duration_micros).max(0);
         let mut delay = duration_micros(self.first_retry_interval) as f64;
         for _ in 1..attempt {
             delay *= self.backoff_coefficient;
@@ -97,12 +94,7 @@ impl RetryOptions {
     /// When to fire the timer before the next attempt, after failed attempt `attempt`
     /// (1-based) was observed at `now`, for a call whose first attempt started at
     /// `first_attempt`; `None` when the call should fail instead.
-    pub(crate) fn retry_at(
-        &self,
-        attempt: u32,
-        first_attempt: Micros,
-        now: Micros,
-    ) -> Option<Micros> {
+    pub(crate) fn retry_at(&self, attempt: u32, first_attempt: Micros, now: Micros) -> Option<Micros> {
         if attempt >= self.max_number_of_attempts {
             return None;
         }
@@ -133,13 +125,9 @@ mod tests {
 
     #[test]
     fn no_retry_after_the_last_attempt_or_past_the_timeout() {
-        let retry = RetryOptions::new(Duration::from_secs(10), 3)
-            .with_retry_timeout(Duration::from_secs(15));
+        let retry = RetryOptions::new(Duration::from_secs(10), 3).with_retry_timeout(Duration::from_secs(15));
         assert_eq!(retry.retry_at(1, 0, 0), Some(10 * SECOND));
         assert_eq!(retry.retry_at(2, 0, 5 * SECOND), None);
-        assert_eq!(
-            RetryOptions::new(Duration::from_secs(1), 2).retry_at(2, 0, 0),
-            None
-        );
+        assert_eq!(RetryOptions::new(Duration::from_secs(1), 2).retry_at(2, 0, 0), None);
     }
 }

@@ -111,20 +111,10 @@ impl State {
     }
 
     /// Records an action and returns the future of its completion.
-    pub(crate) fn schedule(
-        state: &Rc<RefCell<State>>,
-        action: ActionKind,
-        kind: PendingKind,
-    ) -> Completion {
+    pub(crate) fn schedule(state: &Rc<RefCell<State>>, action: ActionKind, kind: PendingKind) -> Completion {
         let mut this = state.borrow_mut();
         let id = this.issue(action);
-        this.pending.insert(
-            id,
-            PendingTask {
-                kind,
-                outcome: None,
-            },
-        );
+        this.pending.insert(id, PendingTask { kind, outcome: None });
         Completion {
             state: Rc::clone(state),
             id,
@@ -146,11 +136,7 @@ impl State {
     pub(crate) fn raise(&mut self, name: String, input: Option<String>) {
         let arrival = self.next_arrival;
         self.next_arrival += 1;
-        self.dispatch(RaisedEvent {
-            arrival,
-            name,
-            input,
-        });
+        self.dispatch(RaisedEvent { arrival, name, input });
     }
 
     /// Gives the event to the oldest waiter for its name, or buffers it.
@@ -216,11 +202,7 @@ impl Future for Completion {
 
     fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Outcome> {
         let mut state = self.state.borrow_mut();
-        match state
-            .pending
-            .get_mut(&self.id)
-            .and_then(|task| task.outcome.take())
-        {
+        match state.pending.get_mut(&self.id).and_then(|task| task.outcome.take()) {
             Some(outcome) => {
                 state.pending.remove(&self.id);
                 Poll::Ready(outcome)
@@ -265,8 +247,7 @@ impl Drop for EventWaiter {
     fn drop(&mut self) {
         let mut state = self.state.borrow_mut();
         if let Some(Waiter {
-            delivered: Some(event),
-            ..
+            delivered: Some(event), ..
         }) = state.waiters.remove(&self.id)
         {
             state.dispatch(event);

@@ -50,8 +50,7 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_index = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * month_index + 2) / 5 + 1;
@@ -72,10 +71,7 @@ mod tests {
     fn iso8601_matches_the_dotnet_round_trip_format() {
         assert_eq!(to_iso8601(0), "1970-01-01T00:00:00.0000000Z");
         // 2024-02-29T13:45:30.123456Z
-        assert_eq!(
-            to_iso8601(1_709_214_330_123_456),
-            "2024-02-29T13:45:30.1234560Z"
-        );
+        assert_eq!(to_iso8601(1_709_214_330_123_456), "2024-02-29T13:45:30.1234560Z");
         assert_eq!(to_iso8601(-1), "1969-12-31T23:59:59.9999990Z");
     }
 

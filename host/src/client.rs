@@ -278,7 +278,10 @@ impl DurableOrchestrationClient {
             .hub
             .dispatcher
             .committer()
-            .commit(Write::Start { record, started })
+            .commit(Write::Start {
+                record: Box::new(record),
+                started,
+            })
             .await?
         {
             Ok(()) => Ok(instance_id),

@@ -153,7 +153,7 @@ pub enum Write {
     /// Create an instance (a client's start). Replaces a finished instance with the same id.
     Start {
         /// The new row, `Pending`.
-        record: InstanceRecord,
+        record: Box<InstanceRecord>,
         /// Its `ExecutionStarted` message.
         started: Message,
     },
@@ -219,6 +219,9 @@ pub struct Recovery {
     /// Timers not yet fired.
     pub timers: Vec<(TimerKey, TimerItem)>,
 }
+
+/// An instance's row (if any) and its oldest inbox messages with their keys.
+pub type InstanceAndInbox = (Option<InstanceRecord>, Vec<(u64, Message)>);
 
 /// The durable store of one task hub.
 pub struct Store {
@@ -381,7 +384,7 @@ impl Store {
                 self.push_message(t, &child.record.instance_id, &child.started, notices)?;
             }
         }
-        if !t.inbox.range((id, 0)..=(id, u64::MAX))?.next().is_none() {
+        if t.inbox.range((id, 0)..=(id, u64::MAX))?.next().is_some() {
             notices.ready.push(step.instance_id.clone());
         }
         Ok(Ok(()))
@@ -423,11 +426,7 @@ impl Store {
     }
 
     /// The instance's row and up to `limit` of its oldest inbox messages, read together.
-    pub fn instance_and_inbox(
-        &self,
-        instance_id: &str,
-        limit: usize,
-    ) -> Result<(Option<InstanceRecord>, Vec<(u64, Message)>), StoreError> {
+    pub fn instance_and_inbox(&self, instance_id: &str, limit: usize) -> Result<InstanceAndInbox, StoreError> {
         let txn = self.db.begin_read()?;
         let instances = txn.open_table(INSTANCES)?;
         let record = instances

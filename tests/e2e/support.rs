@@ -47,6 +47,35 @@ pub fn example_apps() -> &'static [PathBuf] {
     })
 }
 
+/// The guest apps of tests/guests, built once per test run.
+pub fn test_guest() -> PathBuf {
+    static GUEST: OnceLock<PathBuf> = OnceLock::new();
+    GUEST
+        .get_or_init(|| {
+            let root = repo_root();
+            let status = Command::new("cargo")
+                .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+                .arg(root.join("tests/guests/Cargo.toml"))
+                .arg("--target-dir")
+                .arg(root.join("target"))
+                .stdout(Stdio::null())
+                .status()
+                .expect("running cargo for tests/guests");
+            assert!(status.success(), "building tests/guests failed");
+            let wasm = root.join("target/wasm32-wasip2/release/test_orchestrations.wasm");
+            assert!(wasm.exists(), "{} was not built", wasm.display());
+            wasm
+        })
+        .clone()
+}
+
+/// The example apps plus the test guest.
+pub fn all_apps() -> Vec<PathBuf> {
+    let mut apps = example_apps().to_vec();
+    apps.push(test_guest());
+    apps
+}
+
 /// The example app whose file name is `name.wasm`.
 pub fn example(name: &str) -> PathBuf {
     example_apps()
@@ -81,8 +110,16 @@ pub struct Host {
 impl Host {
     /// Starts the host on a free port with `apps` and the store at `store`.
     pub fn start(store: &Path, apps: &[PathBuf]) -> Result<Host> {
+        Host::start_with_args(store, apps, &[])
+    }
+
+    /// Starts the host with extra `durable serve` arguments.
+    pub fn start_with_args(store: &Path, apps: &[PathBuf], args: &[&str]) -> Result<Host> {
         let mut command = Command::new(env!("CARGO_BIN_EXE_durable"));
-        command.args(["serve", "--listen", "127.0.0.1:0", "--store"]).arg(store);
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--store"])
+            .arg(store)
+            .args(args);
         for app in apps {
             command.arg("--app").arg(app);
         }

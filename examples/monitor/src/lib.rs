@@ -29,17 +29,12 @@ impl Default for MonitorInput {
 
 async fn monitor(ctx: OrchestrationContext) -> Result<String, Error> {
     let input = ctx.get_input::<Option<MonitorInput>>()?.unwrap_or_default();
-    let check: String = ctx
-        .call_activity("E3_CheckStatus", input.iteration)
-        .await?;
+    let check: String = ctx.call_activity("E3_CheckStatus", input.iteration).await?;
     ctx.set_custom_status(&json!({ "iteration": input.iteration, "lastCheck": check }));
 
     let next = input.iteration.saturating_add(1);
     if next >= input.max_iterations {
-        return Ok(format!(
-            "Monitor finished after {} iterations",
-            input.max_iterations
-        ));
+        return Ok(format!("Monitor finished after {} iterations", input.max_iterations));
     }
     let wake_at = ctx.current_utc_datetime() + Duration::from_secs(input.interval_seconds);
     ctx.create_timer(wake_at).await?;

@@ -12,11 +12,10 @@ use serde_json::{Value, json};
 
 use super::Executor;
 use crate::bindings::types::{
-    Action, ActionKind, CallSubOrchestration, CarriedEvent, ContinueAsNew, CreateTimer,
-    EpisodeResult, EventKind, EventRaised, EventSent, ExecutionStarted, FailureDetails,
-    HistoryEvent, ScheduleTask, SendEvent, SubOrchestrationInstanceCompleted,
-    SubOrchestrationInstanceCreated, SubOrchestrationInstanceFailed, TaskCompleted, TaskFailed,
-    TaskScheduled, TimerCreated, TimerFired,
+    Action, ActionKind, CallSubOrchestration, CarriedEvent, ContinueAsNew, CreateTimer, EpisodeResult, EventKind,
+    EventRaised, EventSent, ExecutionStarted, FailureDetails, HistoryEvent, ScheduleTask, SendEvent,
+    SubOrchestrationInstanceCompleted, SubOrchestrationInstanceCreated, SubOrchestrationInstanceFailed, TaskCompleted,
+    TaskFailed, TaskScheduled, TimerCreated, TimerFired,
 };
 use crate::registry::{OrchestratorHandler, Registry};
 use crate::{Error, OrchestrationContext, RetryOptions, TaskKind, task_all, task_any};
@@ -75,10 +74,7 @@ fn task_failed(id: i32, message: &str) -> HistoryEvent {
 }
 
 fn timer_fired(id: i32, fire_at: i64) -> HistoryEvent {
-    event(EventKind::TimerFired(TimerFired {
-        timer_id: id,
-        fire_at,
-    }))
+    event(EventKind::TimerFired(TimerFired { timer_id: id, fire_at }))
 }
 
 fn event_raised(name: &str, input: Value) -> HistoryEvent {
@@ -133,9 +129,7 @@ fn created_event(action: &Action) -> Option<HistoryEvent> {
             name: task.name.clone(),
             input: task.input.clone(),
         }),
-        ActionKind::CreateTimer(timer) => EventKind::TimerCreated(TimerCreated {
-            fire_at: timer.fire_at,
-        }),
+        ActionKind::CreateTimer(timer) => EventKind::TimerCreated(TimerCreated { fire_at: timer.fire_at }),
         ActionKind::CallSubOrchestration(call) => {
             EventKind::SubOrchestrationInstanceCreated(SubOrchestrationInstanceCreated {
                 name: call.name.clone(),
@@ -183,11 +177,7 @@ impl Host {
     }
 
     /// Creates the orchestration and runs its first episode.
-    fn start(
-        name: &str,
-        orchestrator: impl OrchestratorHandler,
-        input: Option<Value>,
-    ) -> (Self, EpisodeResult) {
+    fn start(name: &str, orchestrator: impl OrchestratorHandler, input: Option<Value>) -> (Self, EpisodeResult) {
         let mut host = Self::new(name, orchestrator);
         let input = input.map(|input| input.to_string());
         let first = host.episode(T0, vec![execution_started(name, input.as_deref())]);
@@ -275,22 +265,12 @@ fn sequence_of_three_activities_schedules_one_at_a_time_and_completes_with_all_r
     assert_eq!(first.actions, [schedule(0, "SayHello", json!("Tokyo"))]);
     let second = host.episode(T0 + SECOND, vec![task_completed(0, json!("Hello Tokyo!"))]);
     assert_eq!(second.actions, [schedule(1, "SayHello", json!("Seattle"))]);
-    let third = host.episode(
-        T0 + 2 * SECOND,
-        vec![task_completed(1, json!("Hello Seattle!"))],
-    );
+    let third = host.episode(T0 + 2 * SECOND, vec![task_completed(1, json!("Hello Seattle!"))]);
     assert_eq!(third.actions, [schedule(2, "SayHello", json!("London"))]);
-    let last = host.episode(
-        T0 + 3 * SECOND,
-        vec![task_completed(2, json!("Hello London!"))],
-    );
+    let last = host.episode(T0 + 3 * SECOND, vec![task_completed(2, json!("Hello London!"))]);
     assert_eq!(
         last.actions,
-        [complete(json!([
-            "Hello Tokyo!",
-            "Hello Seattle!",
-            "Hello London!"
-        ]))]
+        [complete(json!(["Hello Tokyo!", "Hello Seattle!", "Hello London!"]))]
     );
     assert_eq!(last.custom_status, None);
     host.assert_replay_matches();
@@ -339,10 +319,7 @@ fn timer_wins_the_race_against_the_event() {
     let (mut host, _) = Host::start("Approval", approval, None);
     let result = host.episode(
         T0 + 60 * SECOND,
-        vec![
-            timer_fired(0, T0 + 60 * SECOND),
-            event_raised("Approval", json!(true)),
-        ],
+        vec![timer_fired(0, T0 + 60 * SECOND), event_raised("Approval", json!(true))],
     );
     assert_eq!(result.actions, [complete(json!("timeout"))]);
     host.assert_replay_matches();
@@ -438,8 +415,7 @@ fn event_payload_that_does_not_decode_fails_the_wait_with_a_task_error() {
         panic!("expected completion, got {:?}", result.actions);
     };
     assert!(
-        output
-            .contains("ExternalEvent: external event 'E' failed: the payload could not be decoded"),
+        output.contains("ExternalEvent: external event 'E' failed: the payload could not be decoded"),
         "{output}"
     );
 }
@@ -488,9 +464,7 @@ fn unhandled_activity_failure_fails_the_orchestration_with_the_activity_message(
 
 async fn with_retry(ctx: OrchestrationContext) -> Result<String, Error> {
     let retry = RetryOptions::new(Duration::from_secs(5), 3).with_backoff_coefficient(2.0);
-    Ok(ctx
-        .call_activity_with_retry::<String>("Flaky", &retry, "x")
-        .await?)
+    Ok(ctx.call_activity_with_retry::<String>("Flaky", &retry, "x").await?)
 }
 
 #[test]
@@ -504,11 +478,7 @@ fn retry_waits_on_a_durable_timer_then_schedules_again_until_attempts_run_out() 
     assert_eq!(again.actions, [schedule(2, "Flaky", json!("x"))]);
 
     let failed = host.episode(T0 + 7 * SECOND, vec![task_failed(2, "boom 2")]);
-    assert_eq!(
-        failed.actions,
-        [timer(3, T0 + 17 * SECOND)],
-        "backoff doubles"
-    );
+    assert_eq!(failed.actions, [timer(3, T0 + 17 * SECOND)], "backoff doubles");
     let again = host.episode(T0 + 17 * SECOND, vec![timer_fired(3, T0 + 17 * SECOND)]);
     assert_eq!(again.actions, [schedule(4, "Flaky", json!("x"))]);
 
@@ -531,11 +501,8 @@ fn retry_returns_the_result_of_the_first_attempt_that_succeeds() {
 #[test]
 fn retry_stops_when_the_next_attempt_would_start_after_the_retry_timeout() {
     async fn with_timeout(ctx: OrchestrationContext) -> Result<String, Error> {
-        let retry = RetryOptions::new(Duration::from_secs(5), 10)
-            .with_retry_timeout(Duration::from_secs(8));
-        Ok(ctx
-            .call_activity_with_retry::<String>("Flaky", &retry, ())
-            .await?)
+        let retry = RetryOptions::new(Duration::from_secs(5), 10).with_retry_timeout(Duration::from_secs(8));
+        Ok(ctx.call_activity_with_retry::<String>("Flaky", &retry, ()).await?)
     }
     let (mut host, _) = Host::start("Retry", with_timeout, None);
     let failed = host.episode(T0 + SECOND, vec![task_failed(0, "boom 1")]);
@@ -599,19 +566,10 @@ fn replaying_a_mixed_history_in_a_fresh_executor_issues_identical_actions() {
         let sum: i64 = squares.await?.into_iter().sum();
         let later = ctx.current_utc_datetime() + Duration::from_secs(30);
         ctx.create_timer(later).await?;
-        let child: i64 = ctx
-            .call_sub_orchestrator("Child", Some("child-1"), sum)
-            .await?;
+        let child: i64 = ctx.call_sub_orchestrator("Child", Some("child-1"), sum).await?;
         let approval = ctx.wait_for_external_event::<bool>("Approval").await?;
         ctx.set_custom_status(&json!({"step": 2}));
-        Ok(json!([
-            guid,
-            greeting,
-            sum,
-            child,
-            approval,
-            ctx.new_guid()
-        ]))
+        Ok(json!([guid, greeting, sum, child, approval, ctx.new_guid()]))
     }
     let (mut host, first) = Host::start("Mixed", mixed, None);
     assert_eq!(first.custom_status.as_deref(), Some(r#"{"step":1}"#));
@@ -675,16 +633,10 @@ fn is_replaying_follows_the_flag_of_each_apply() {
     let mut registry = Registry::new();
     registry.orchestrator("Observe", observe);
     let mut executor = Executor::new(&registry, "Observe", "instance-1");
-    let first = executor.apply(
-        vec![orchestrator_started(T0), execution_started("Observe", None)],
-        true,
-    );
+    let first = executor.apply(vec![orchestrator_started(T0), execution_started("Observe", None)], true);
     assert_eq!(first.actions, [schedule(0, "A", json!(null))]);
     let last = executor.apply(
-        vec![
-            orchestrator_started(T0 + SECOND),
-            task_completed(0, json!(null)),
-        ],
+        vec![orchestrator_started(T0 + SECOND), task_completed(0, json!(null))],
         false,
     );
     assert_eq!(last.actions, [complete(json!([true, false]))]);
@@ -741,21 +693,14 @@ fn new_guid_is_the_same_in_fresh_executors_and_distinct_per_call_and_per_time() 
     assert_eq!(first, run());
     assert_eq!(first.len(), 3);
     assert!(first[0] != first[1] && first[1] != first[2] && first[0] != first[2]);
-    assert!(
-        first
-            .iter()
-            .all(|guid| guid.len() == 36 && &guid[14..15] == "5")
-    );
+    assert!(first.iter().all(|guid| guid.len() == 36 && &guid[14..15] == "5"));
 }
 
 #[test]
 fn current_utc_datetime_is_the_timestamp_of_the_episode_orchestrator_started_event() {
     async fn times(ctx: OrchestrationContext) -> Result<Vec<u64>, Error> {
         let micros = |ctx: &OrchestrationContext| {
-            let since = ctx
-                .current_utc_datetime()
-                .duration_since(UNIX_EPOCH)
-                .unwrap();
+            let since = ctx.current_utc_datetime().duration_since(UNIX_EPOCH).unwrap();
             u64::try_from(since.as_micros()).unwrap()
         };
         let start = micros(&ctx);
@@ -795,21 +740,11 @@ fn completions_for_ids_that_are_not_pending_or_of_another_kind_are_ignored() {
         ],
     );
     assert_eq!(result.actions, [schedule(1, "SayHello", json!("Seattle"))]);
-    host.episode(
-        T0 + 2 * SECOND,
-        vec![task_completed(1, json!("Hello Seattle!"))],
-    );
-    let last = host.episode(
-        T0 + 3 * SECOND,
-        vec![task_completed(2, json!("Hello London!"))],
-    );
+    host.episode(T0 + 2 * SECOND, vec![task_completed(1, json!("Hello Seattle!"))]);
+    let last = host.episode(T0 + 3 * SECOND, vec![task_completed(2, json!("Hello London!"))]);
     assert_eq!(
         last.actions,
-        [complete(json!([
-            "Hello Tokyo!",
-            "Hello Seattle!",
-            "Hello London!"
-        ]))]
+        [complete(json!(["Hello Tokyo!", "Hello Seattle!", "Hello London!"]))]
     );
 }
 
@@ -901,8 +836,6 @@ fn sub_orchestration_failure_surfaces_as_a_task_error_of_kind_sub_orchestration(
     );
     assert_eq!(
         result.actions,
-        [complete(json!(
-            "sub-orchestration 'Child' failed: child broke"
-        ))]
+        [complete(json!("sub-orchestration 'Child' failed: child broke"))]
     );
 }

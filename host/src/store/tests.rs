@@ -74,7 +74,7 @@ fn a_step_commits_history_work_items_timers_and_inbox_removal_together() {
     let (record, started) = start(&store, "a");
     let (results, notices) = store
         .apply(&[Write::Start {
-            record: record.clone(),
+            record: Box::new(record.clone()),
             started,
         }])
         .unwrap();
@@ -112,7 +112,7 @@ fn a_step_of_a_replaced_execution_is_stale_and_writes_nothing() {
     let (record, started) = start(&store, "a");
     store
         .apply(&[Write::Start {
-            record: record.clone(),
+            record: Box::new(record.clone()),
             started,
         }])
         .unwrap();
@@ -130,13 +130,13 @@ fn starting_a_running_id_is_rejected_and_a_finished_one_is_replaced() {
     let (record, started) = start(&store, "a");
     store
         .apply(&[Write::Start {
-            record: record.clone(),
+            record: Box::new(record.clone()),
             started: started.clone(),
         }])
         .unwrap();
     let (results, _) = store
         .apply(&[Write::Start {
-            record: record.clone(),
+            record: Box::new(record.clone()),
             started: started.clone(),
         }])
         .unwrap();
@@ -148,7 +148,7 @@ fn starting_a_running_id_is_rejected_and_a_finished_one_is_replaced() {
     let (replacement, started) = start(&store, "a");
     let (results, _) = store
         .apply(&[Write::Start {
-            record: replacement.clone(),
+            record: Box::new(replacement.clone()),
             started,
         }])
         .unwrap();
@@ -184,7 +184,7 @@ fn delivering_to_a_missing_or_finished_instance_is_rejected() {
     let (record, started) = start(&store, "a");
     store
         .apply(&[Write::Start {
-            record: record.clone(),
+            record: Box::new(record.clone()),
             started,
         }])
         .unwrap();
@@ -206,7 +206,7 @@ fn an_activity_result_is_delivered_once_even_if_committed_twice() {
     let (record, started) = start(&store, "a");
     store
         .apply(&[Write::Start {
-            record: record.clone(),
+            record: Box::new(record.clone()),
             started,
         }])
         .unwrap();

@@ -1,0 +1,104 @@
+//! Orchestrators for the end-to-end tests. They call functions of the example apps
+//! (`E1_HelloSequence`, `E2_FanOutFanIn`, `FailAlways`, `Fail`), so they also prove that
+//! names resolve across apps.
+
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use durable_sdk::{Error, OrchestrationContext, RetryOptions};
+use serde_json::{Value, json};
+
+/// Runs two example orchestrators as sub-orchestrations and combines their outputs.
+async fn sub_orchestration_parent(ctx: OrchestrationContext) -> Result<Value, Error> {
+    let n: u64 = ctx.get_input()?;
+    let sum: u64 = ctx.call_sub_orchestrator("E2_FanOutFanIn", None, n).await?;
+    let child_id = format!("{}-hello", ctx.instance_id());
+    let greetings: Vec<String> = ctx
+        .call_sub_orchestrator("E1_HelloSequence", Some(&child_id), ())
+        .await?;
+    Ok(json!({ "sum": sum, "greetings": greetings }))
+}
+
+/// A failing sub-orchestration surfaces as a catchable error in the parent.
+async fn sub_orchestration_failure(ctx: OrchestrationContext) -> Result<String, Error> {
+    match ctx.call_sub_orchestrator::<Value>("FailAlways", None, ()).await {
+        Ok(output) => Err(Error::msg(format!("FailAlways unexpectedly returned {output}"))),
+        Err(error) => Ok(format!("caught: {}", error.message())),
+    }
+}
+
+/// Retries `Fail` three times with durable timers between attempts, then reports the error.
+async fn retry_then_give_up(ctx: OrchestrationContext) -> Result<String, Error> {
+    let retry = RetryOptions::new(Duration::from_millis(200), 3).with_backoff_coefficient(2.0);
+    match ctx.call_activity_with_retry::<Value>("Fail", &retry, ()).await {
+        Ok(output) => Err(Error::msg(format!("Fail unexpectedly returned {output}"))),
+        Err(error) => Ok(format!("gave up: {}", error.message())),
+    }
+}
+
+/// Reads the wall clock and random numbers, which the sandbox must make replay-safe, shows
+/// them as custom status, waits for "go", and returns what it read in the first episode.
+async fn sandbox_probe(ctx: OrchestrationContext) -> Result<Value, Error> {
+    let clock = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_err(Error::msg)?
+        .as_micros() as u64;
+    let orchestrator_time = ctx
+        .current_utc_datetime()
+        .duration_since(UNIX_EPOCH)
+        .map_err(Error::msg)?
+        .as_micros() as u64;
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(42);
+    let random = hasher.finish();
+    let observed = json!({
+        "clock": clock,
+        "orchestratorTime": orchestrator_time,
+        "random": random.to_string(),
+        "guid": ctx.new_guid(),
+    });
+    ctx.set_custom_status(&observed);
+    let () = ctx.wait_for_external_event::<Value>("go").await.map(|_| ())?;
+    Ok(observed)
+}
+
+/// How many times any orchestration in this wasm instance started running its code.
+static RUNS: AtomicU32 = AtomicU32::new(0);
+
+/// Deliberately nondeterministic: what it schedules depends on state outside its history,
+/// so a replay in the same wasm instance takes the other branch.
+async fn nondeterministic(ctx: OrchestrationContext) -> Result<String, Error> {
+    if RUNS.fetch_add(1, Ordering::Relaxed) % 2 == 0 {
+        let _: Vec<String> = ctx.call_sub_orchestrator("E1_HelloSequence", None, ()).await?;
+    } else {
+        ctx.create_timer(ctx.current_utc_datetime() + Duration::from_secs(1))
+            .await?;
+    }
+    ctx.wait_for_external_event::<Value>("go").await?;
+    Ok("unreachable after a divergence".into())
+}
+
+/// Waits for "first", then continues as new; an event "second" that arrived meanwhile must
+/// reach the next execution.
+async fn continue_with_events(ctx: OrchestrationContext) -> Result<Value, Error> {
+    let generation: u32 = ctx.get_input()?;
+    if generation == 0 {
+        ctx.wait_for_external_event::<Value>("first").await?;
+        ctx.continue_as_new(1);
+        return Ok(Value::Null);
+    }
+    let second: Value = ctx.wait_for_external_event("second").await?;
+    Ok(json!({ "generation": generation, "second": second }))
+}
+
+durable_sdk::export! {
+    orchestrators: {
+        "SubOrchestrationParent" => sub_orchestration_parent,
+        "SubOrchestrationFailure" => sub_orchestration_failure,
+        "RetryThenGiveUp" => retry_then_give_up,
+        "SandboxProbe" => sandbox_probe,
+        "Nondeterministic" => nondeterministic,
+        "ContinueWithEvents" => continue_with_events,
+    },
+}
