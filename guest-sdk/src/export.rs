@@ -9,7 +9,7 @@ use crate::bindings::{activity, orchestrator, registry};
 use crate::executor::Executor;
 use crate::registry::Registry;
 
-/// An app: the type [`export!`] defines to hand its registry to the WIT glue.
+/// An app: the type [`export!`](crate::export) defines to hand its registry to the WIT glue.
 pub trait App: 'static {
     /// The app's functions, built once.
     fn registry() -> &'static Registry;
@@ -18,7 +18,7 @@ pub trait App: 'static {
 /// Implements the WIT exports for app `A`.
 pub struct Component<A>(PhantomData<A>);
 
-/// The `orchestration` resource: one [`Executor`] per instance.
+/// The `orchestration` resource: one executor per instance.
 pub struct Orchestration<A> {
     executor: RefCell<Executor>,
     app: PhantomData<A>,

@@ -300,7 +300,7 @@ pub fn check_replayed_episode(
     episode: usize,
     recorded: &[HistoryEvent],
     returned: &[Action],
-) -> Result<(), Nondeterminism> {
+) -> Result<(), ReplayError> {
     for position in 0..recorded.len().max(returned.len()) {
         let (recorded, returned) = (recorded.get(position), returned.get(position));
         let matches = match (recorded, returned) {
@@ -308,11 +308,11 @@ pub fn check_replayed_episode(
             _ => false,
         };
         if !matches {
-            return Err(Nondeterminism {
+            return Err(ReplayError::Nondeterminism(Nondeterminism {
                 episode,
                 recorded: recorded.map(describe_event),
                 returned: returned.map(describe_action),
-            });
+            }));
         }
     }
     Ok(())
@@ -521,17 +521,27 @@ pub struct EpisodeOutcome {
     pub custom_status: Option<String>,
 }
 
-/// The orchestrator returned an action the host cannot accept.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct InvalidAction(pub String);
-
-impl fmt::Display for InvalidAction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid action from orchestrator: {}", self.0)
-    }
+/// Why replay cannot accept what the orchestrator returned; the instance fails with it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplayError {
+    /// Replaying a recorded episode produced other actions than the history records.
+    #[error(transparent)]
+    Nondeterminism(#[from] Nondeterminism),
+    /// A new action is malformed (for example, a reused sequence number).
+    #[error("invalid action from orchestrator: {0}")]
+    InvalidAction(String),
 }
 
-impl std::error::Error for InvalidAction {}
+impl ReplayError {
+    /// The error type recorded in the instance's failure details.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            ReplayError::Nondeterminism(_) => "NonDeterministicOrchestrationError",
+            ReplayError::InvalidAction(_) => "InvalidActionError",
+        }
+    }
+}
 
 /// The id a sub-orchestration gets when the orchestrator names none.
 pub fn default_sub_orchestration_id(parent_instance_id: &str, task_id: i32) -> String {
@@ -546,7 +556,7 @@ pub fn finish_episode(
     now: Timestamp,
     accepted: Vec<HistoryEvent>,
     returned: Option<EpisodeResult>,
-) -> Result<EpisodeOutcome, InvalidAction> {
+) -> Result<EpisodeOutcome, ReplayError> {
     let mut new_history = Vec::with_capacity(accepted.len() + 4);
     new_history.push(HistoryEvent::new(now, EventKind::OrchestratorStarted));
     let mut suspended = state.suspended;
@@ -581,7 +591,7 @@ pub fn finish_episode(
     for action in returned.actions {
         if action.id >= 0 {
             if action.id != next_id {
-                return Err(InvalidAction(format!(
+                return Err(ReplayError::InvalidAction(format!(
                     "{} carries sequence number {} where {next_id} was expected",
                     action.describe(),
                     action.id

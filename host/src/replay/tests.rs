@@ -107,7 +107,10 @@ fn replay_that_returns_the_recorded_actions_matches() {
 fn replay_calling_another_activity_is_nondeterminism_naming_event_and_action() {
     let episodes = recorded_episodes(&hello_sequence_history());
     let error = check_replayed_episode(1, &episodes[1].actions, &[schedule_action(1, "E1_SayGoodbye")]).unwrap_err();
-    assert_eq!(error.episode, 1);
+    let ReplayError::Nondeterminism(nondeterminism) = &error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(nondeterminism.episode, 1);
     let message = error.to_string();
     assert!(
         message.contains("TaskScheduled 'E1_SayHello' (sequence number 1)"),
@@ -134,7 +137,10 @@ fn replay_issuing_a_timer_where_history_has_an_activity_is_nondeterminism() {
 fn replay_that_skips_a_recorded_action_is_nondeterminism() {
     let episodes = recorded_episodes(&hello_sequence_history());
     let error = check_replayed_episode(0, &episodes[0].actions, &[]).unwrap_err();
-    assert_eq!(error.returned, None);
+    let ReplayError::Nondeterminism(nondeterminism) = &error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(nondeterminism.returned, None);
     assert!(error.to_string().contains("did not issue it"), "{error}");
 }
 
@@ -143,7 +149,10 @@ fn replay_that_does_more_than_the_history_is_nondeterminism() {
     let episodes = recorded_episodes(&hello_sequence_history());
     let returned = vec![schedule_action(0, "E1_SayHello"), schedule_action(1, "E1_SayHello")];
     let error = check_replayed_episode(0, &episodes[0].actions, &returned).unwrap_err();
-    assert_eq!(error.recorded, None);
+    let ReplayError::Nondeterminism(nondeterminism) = &error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(nondeterminism.recorded, None);
     assert!(error.to_string().contains("which the history does not have"), "{error}");
 }
 
