@@ -257,8 +257,7 @@ impl WasmRuntime {
         unsafe { Component::deserialize(&self.engine, &compiled) }.map_err(compile_error)
     }
 
-    fn activity_store(&self) -> Store<HostState> {
-        let wasi = WasiCtx::builder().inherit_stdout().inherit_stderr().build();
+    fn new_store(&self, wasi: WasiCtx) -> Store<HostState> {
         let mut store = Store::new(
             &self.engine,
             HostState {
@@ -268,6 +267,11 @@ impl WasmRuntime {
             },
         );
         store.limiter(|state| &mut state.limits);
+        store
+    }
+
+    fn activity_store(&self) -> Store<HostState> {
+        let mut store = self.new_store(WasiCtx::builder().inherit_stdout().inherit_stderr().build());
         // Long activities yield to the executor every tick instead of blocking a thread.
         store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
         store.set_epoch_deadline(1);
@@ -317,15 +321,7 @@ impl WasmRuntime {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
-        let mut store = Store::new(
-            &self.engine,
-            HostState {
-                wasi,
-                table: ResourceTable::new(),
-                limits: StoreLimitsBuilder::new().memory_size(MAX_MEMORY_BYTES).build(),
-            },
-        );
-        store.limiter(|state| &mut state.limits);
+        let mut store = self.new_store(wasi);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(ORCHESTRATOR_CALL_TICKS);
         let instance = app.pre.instantiate_async(&mut store).await.map_err(|error| GuestTrap {

@@ -39,6 +39,19 @@ fn start(store: &Store, id: &str) -> (InstanceRecord, Message) {
     (record, message)
 }
 
+/// Starts instance `id` and returns its row.
+fn started(store: &Store, id: &str) -> InstanceRecord {
+    let (record, started) = start(store, id);
+    let (results, _) = store
+        .apply(&[Write::Start {
+            record: Box::new(record.clone()),
+            started,
+        }])
+        .unwrap();
+    assert_eq!(results, vec![Ok(())]);
+    record
+}
+
 fn step(record: &InstanceRecord, consumed: Vec<u64>) -> StepCommit {
     let mut next = record.clone();
     next.runtime_status = RuntimeStatus::Running;
@@ -109,13 +122,7 @@ fn a_step_commits_history_work_items_timers_and_inbox_removal_together() {
 #[test]
 fn a_step_of_a_replaced_execution_is_stale_and_writes_nothing() {
     let (store, _path) = temp_store();
-    let (record, started) = start(&store, "a");
-    store
-        .apply(&[Write::Start {
-            record: Box::new(record.clone()),
-            started,
-        }])
-        .unwrap();
+    let record = started(&store, "a");
     let mut stale = step(&record, Vec::new());
     stale.execution_id += 1000;
     let (results, notices) = store.apply(&[Write::Step(Box::new(stale))]).unwrap();
@@ -181,13 +188,7 @@ fn delivering_to_a_missing_or_finished_instance_is_rejected() {
         .unwrap();
     assert_eq!(results, vec![Err(Rejection::NotFound)]);
 
-    let (record, started) = start(&store, "a");
-    store
-        .apply(&[Write::Start {
-            record: Box::new(record.clone()),
-            started,
-        }])
-        .unwrap();
+    let record = started(&store, "a");
     let mut finished = step(&record, Vec::new());
     finished.record.runtime_status = RuntimeStatus::Failed;
     store.apply(&[Write::Step(Box::new(finished))]).unwrap();
@@ -203,13 +204,7 @@ fn delivering_to_a_missing_or_finished_instance_is_rejected() {
 #[test]
 fn an_activity_result_is_delivered_once_even_if_committed_twice() {
     let (store, _path) = temp_store();
-    let (record, started) = start(&store, "a");
-    store
-        .apply(&[Write::Start {
-            record: Box::new(record.clone()),
-            started,
-        }])
-        .unwrap();
+    let record = started(&store, "a");
     let (_, notices) = store
         .apply(&[Write::Step(Box::new(step(&record, Vec::new())))])
         .unwrap();
