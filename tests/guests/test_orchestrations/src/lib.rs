@@ -69,7 +69,7 @@ static RUNS: AtomicU32 = AtomicU32::new(0);
 /// Deliberately nondeterministic: what it schedules depends on state outside its history,
 /// so a replay in the same wasm instance takes the other branch.
 async fn nondeterministic(ctx: OrchestrationContext) -> Result<String, Error> {
-    if RUNS.fetch_add(1, Ordering::Relaxed) % 2 == 0 {
+    if RUNS.fetch_add(1, Ordering::Relaxed).is_multiple_of(2) {
         let _: Vec<String> = ctx.call_sub_orchestrator("E1_HelloSequence", None, ()).await?;
     } else {
         ctx.create_timer(ctx.current_utc_datetime() + Duration::from_secs(1))
