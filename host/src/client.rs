@@ -284,7 +284,7 @@ impl DurableOrchestrationClient {
             })
             .await?
         {
-            Ok(()) => Ok(instance_id),
+            Ok(_) => Ok(instance_id),
             Err(Rejection::AlreadyExists(status)) => Err(ClientError::AlreadyExists {
                 id: instance_id,
                 status,
@@ -365,7 +365,7 @@ impl DurableOrchestrationClient {
             message,
         };
         match self.hub.dispatcher.committer().commit(write).await? {
-            Ok(()) => Ok(()),
+            Ok(_) => Ok(()),
             Err(Rejection::NotFound) => Err(ClientError::NotFound(instance_id.to_owned())),
             Err(Rejection::Gone(status)) => Err(ClientError::Gone {
                 id: instance_id.to_owned(),

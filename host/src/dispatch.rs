@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::history::Timestamp;
 use crate::runtime::{Apps, Orchestrations};
-use crate::store::{ActivityWorkItem, Notices, Rejection, Store, StoreError, TimerItem, TimerKey, Write};
+use crate::store::{ActivityWorkItem, Notices, Store, StoreError, TimerItem, TimerKey, Write, WriteResult};
 use crate::wasm::WasmRuntime;
 
 /// How many writes one transaction takes at most.
@@ -44,7 +44,7 @@ impl Default for DispatchConfig {
     }
 }
 
-type Reply = oneshot::Sender<Result<Result<(), Rejection>, CommitError>>;
+type Reply = oneshot::Sender<Result<WriteResult, CommitError>>;
 
 struct CommitRequest {
     write: Write,
@@ -59,7 +59,7 @@ pub struct Committer {
 
 impl Committer {
     /// Commits `write` (grouped with whatever else is waiting) and returns once it is durable.
-    pub async fn commit(&self, write: Write) -> Result<Result<(), Rejection>, CommitError> {
+    pub async fn commit(&self, write: Write) -> Result<WriteResult, CommitError> {
         let (reply, answer) = oneshot::channel();
         self.requests
             .send(CommitRequest {
@@ -272,7 +272,7 @@ async fn run_orchestration_worker(
                 let done = inputs_tx.clone();
                 tokio::spawn(async move {
                     let committed = match committer.commit(Write::Step(Box::new(commit))).await {
-                        Ok(Ok(())) => true,
+                        Ok(Ok(_)) => true,
                         Ok(Err(_stale)) => false,
                         Err(error) => {
                             eprintln!("error: step of '{instance_id}' not committed: {error}");

@@ -566,6 +566,11 @@ impl RuntimeStatus {
         .find(|status| status.as_str().eq_ignore_ascii_case(text.trim()))
     }
 
+    /// A stable one-byte code for store indexes.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
     /// True once the instance can no longer change by itself.
     pub fn is_terminal(self) -> bool {
         matches!(

@@ -769,5 +769,90 @@ pub fn end_episode(
     outcome
 }
 
+/// How to bring a failed execution back to life (Durable Functions' rewind).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RewindPlan {
+    /// The history without the final episode's failures and without `ExecutionCompleted`.
+    pub history: Vec<HistoryEvent>,
+    /// Activities scheduled and not completed in that history: run them again.
+    pub activities: Vec<(i32, String, Option<String>)>,
+    /// Timers created and not fired: create them again.
+    pub timers: Vec<(i32, Timestamp)>,
+    /// Sub-orchestrations started and not finished: (task id, child instance id).
+    pub children: Vec<(i32, String)>,
+}
+
+/// Why an execution cannot be rewound.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RewindError {
+    /// The execution did not end Failed.
+    #[error("only a Failed instance can be rewound")]
+    NotFailed,
+    /// It failed in its own code, not because an activity or sub-orchestration failed.
+    #[error("the instance failed in its own code, not in an activity or sub-orchestration: there is nothing to re-run")]
+    NothingToRewind,
+}
+
+/// Plans a rewind: the failures of the episode that ended the execution are forgotten, and
+/// every task left pending is issued again. Earlier, handled failures stay in the history, so
+/// the orchestrator replays exactly as before up to the failure.
+pub fn rewind(history: &[HistoryEvent]) -> Result<RewindPlan, RewindError> {
+    let failed_end = history.iter().rposition(|event| {
+        matches!(
+            event.kind,
+            EventKind::ExecutionCompleted {
+                status: CompletionStatus::Failed,
+                ..
+            }
+        )
+    });
+    let Some(end) = failed_end else {
+        return Err(RewindError::NotFailed);
+    };
+    let episode_start = history[..end]
+        .iter()
+        .rposition(|event| matches!(event.kind, EventKind::OrchestratorStarted))
+        .unwrap_or(0);
+    let is_failure = |event: &HistoryEvent| {
+        matches!(
+            event.kind,
+            EventKind::TaskFailed { .. } | EventKind::SubOrchestrationInstanceFailed { .. }
+        )
+    };
+    if !history[episode_start..end].iter().any(is_failure) {
+        return Err(RewindError::NothingToRewind);
+    }
+    let kept: Vec<HistoryEvent> = history
+        .iter()
+        .enumerate()
+        .filter(|(index, event)| *index != end && !(*index >= episode_start && *index < end && is_failure(event)))
+        .map(|(_, event)| event.clone())
+        .collect();
+    let state = ExecutionState::from_history(&kept);
+    let mut plan = RewindPlan {
+        history: kept,
+        activities: Vec::new(),
+        timers: Vec::new(),
+        children: Vec::new(),
+    };
+    for event in &plan.history {
+        if !state.pending.contains_key(&event.event_id) {
+            continue;
+        }
+        match &event.kind {
+            EventKind::TaskScheduled { name, input } => {
+                plan.activities.push((event.event_id, name.clone(), input.clone()))
+            }
+            EventKind::TimerCreated { fire_at } => plan.timers.push((event.event_id, *fire_at)),
+            EventKind::SubOrchestrationInstanceCreated { instance_id, .. } => {
+                plan.children.push((event.event_id, instance_id.clone()))
+            }
+            _ => {}
+        }
+    }
+    Ok(plan)
+}
+
 #[cfg(test)]
 mod tests;

@@ -378,6 +378,7 @@ impl Orchestrations {
         let mut commit = StepCommit {
             instance_id: instance_id.clone(),
             execution_id: record.execution_id,
+            require_status: None,
             consumed,
             reset_history: false,
             history_start: state.history_len as u64,
@@ -575,6 +576,7 @@ fn unchanged_commit(record: &InstanceRecord, consumed: Vec<u64>, history_len: u6
     StepCommit {
         instance_id: record.instance_id.clone(),
         execution_id: record.execution_id,
+        require_status: None,
         consumed,
         reset_history: false,
         history_start: history_len,

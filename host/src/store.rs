@@ -8,7 +8,10 @@
 //!    otherwise it is [`Rejection::Stale`] and writes nothing.
 //! 3. Ids (execution ids, inbox, work-item and timer keys) come from one counter whose
 //!    high-water mark is written in every transaction, so no id is ever reused.
-//! 4. Work items and timers stay in their tables until the transaction that delivers their
+//! 4. `instances_by_created` and `instances_by_status` hold exactly one entry per instance
+//!    row, matching its created time and status: every row write goes through
+//!    `Tables::put_instance` / `Tables::delete_instance`.
+//! 5. Work items and timers stay in their tables until the transaction that delivers their
 //!    result removes them: activities run at least once, steps happen exactly once.
 
 use std::path::Path;
@@ -29,6 +32,12 @@ const INBOX: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("inbox")
 const WORK_ITEMS: TableDefinition<u64, &[u8]> = TableDefinition::new("work_items");
 /// (fire at, key) -> [`TimerItem`]
 const TIMERS: TableDefinition<(i64, u64), &[u8]> = TableDefinition::new("timers");
+/// (created time, instance id) -> (): lists instances in creation order.
+const BY_CREATED: TableDefinition<(i64, &str), ()> = TableDefinition::new("instances_by_created");
+/// (runtime status, created time, instance id) -> (): lists instances of some statuses.
+const BY_STATUS: TableDefinition<(u8, i64, &str), ()> = TableDefinition::new("instances_by_status");
+/// (instance id, fire at, key) -> (): finds an instance's timers to purge them.
+const TIMERS_BY_INSTANCE: TableDefinition<(&str, i64, u64), ()> = TableDefinition::new("timers_by_instance");
 /// name -> counter
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const NEXT_ID: &str = "next_id";
@@ -126,6 +135,9 @@ pub struct StepCommit {
     pub instance_id: String,
     /// The execution the step ran; the commit is stale if the row has another.
     pub execution_id: u64,
+    /// If set, the commit is also stale unless the row has this status (a rewind requires
+    /// the instance to be still Failed).
+    pub require_status: Option<RuntimeStatus>,
     /// Inbox keys the step consumed (accepted or dropped).
     pub consumed: Vec<u64>,
     /// Delete the whole history before appending (continue-as-new).
@@ -167,6 +179,11 @@ pub enum Write {
     },
     /// Commit an orchestration step.
     Step(Box<StepCommit>),
+    /// Delete instances: row, history, inbox and timers. Affects as many as existed.
+    Purge {
+        /// The instances.
+        instance_ids: Vec<String>,
+    },
     /// Deliver an activity's result and remove its work item.
     ActivityDone {
         /// The work item's key.
@@ -198,6 +215,9 @@ pub enum Rejection {
     Stale,
 }
 
+/// The outcome of one write: how many instances it affected, or why it was not applied.
+pub type WriteResult = Result<u64, Rejection>;
+
 /// What a committed transaction asks the dispatcher to pick up.
 #[derive(Debug, Default)]
 pub struct Notices {
@@ -218,6 +238,54 @@ pub struct Recovery {
     pub activities: Vec<(u64, ActivityWorkItem)>,
     /// Timers not yet fired.
     pub timers: Vec<(TimerKey, TimerItem)>,
+}
+
+/// Which instances [`Store::list`] returns.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    /// Created at or after.
+    pub created_from: Option<Timestamp>,
+    /// Created at or before.
+    pub created_to: Option<Timestamp>,
+    /// Any of these statuses; empty means all.
+    pub statuses: Vec<RuntimeStatus>,
+    /// Instance ids starting with this.
+    pub id_prefix: Option<String>,
+}
+
+/// A position in the listing order: (created time, instance id).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ListCursor {
+    /// Created time, microseconds.
+    pub created: i64,
+    /// Instance id.
+    pub instance_id: String,
+}
+
+impl ListCursor {
+    /// An opaque token for the `x-ms-continuation-token` header (visible ASCII).
+    pub fn to_token(&self) -> String {
+        let bytes = format!("{}|{}", self.created, self.instance_id);
+        bytes.as_bytes().iter().map(|byte| format!("{byte:02x}")).collect()
+    }
+
+    /// Parses a token made by [`ListCursor::to_token`]; `None` for anything else.
+    pub fn from_token(token: &str) -> Option<Self> {
+        let token = token.trim();
+        if token.len() % 2 != 0 || !token.is_ascii() {
+            return None;
+        }
+        let bytes: Option<Vec<u8>> = (0..token.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&token[i..i + 2], 16).ok())
+            .collect();
+        let text = String::from_utf8(bytes?).ok()?;
+        let (created, instance_id) = text.split_once('|')?;
+        Some(ListCursor {
+            created: created.parse().ok()?,
+            instance_id: instance_id.to_owned(),
+        })
+    }
 }
 
 /// An instance's row (if any) and its oldest inbox messages with their keys.
@@ -256,7 +324,9 @@ impl Store {
 
     /// Applies `writes` in one durable write transaction. Returns one result per write,
     /// and what the dispatcher must pick up once the transaction is durable.
-    pub fn apply(&self, writes: &[Write]) -> Result<(Vec<Result<(), Rejection>>, Notices), StoreError> {
+    /// Each result counts the instances the write affected (1, or for a purge, how many it
+    /// deleted).
+    pub fn apply(&self, writes: &[Write]) -> Result<(Vec<WriteResult>, Notices), StoreError> {
         let txn = self.db.begin_write()?;
         let mut notices = Notices::default();
         let mut results = Vec::with_capacity(writes.len());
@@ -271,22 +341,16 @@ impl Store {
         Ok((results, notices))
     }
 
-    fn apply_one(
-        &self,
-        t: &mut Tables<'_>,
-        write: &Write,
-        notices: &mut Notices,
-    ) -> Result<Result<(), Rejection>, StoreError> {
+    fn apply_one(&self, t: &mut Tables<'_>, write: &Write, notices: &mut Notices) -> Result<WriteResult, StoreError> {
         match write {
             Write::Start { record, started } => {
                 if let Some(existing) = t.instance(&record.instance_id)? {
                     if !existing.runtime_status.is_terminal() {
                         return Ok(Err(Rejection::AlreadyExists(existing.runtime_status)));
                     }
-                    t.clear_instance(&record.instance_id)?;
+                    t.delete_instance(&existing)?;
                 }
-                t.instances
-                    .insert(record.instance_id.as_str(), record.encode().as_slice())?;
+                t.put_instance(None, record)?;
                 self.push_message(t, &record.instance_id, started, notices)?;
             }
             Write::Deliver { instance_id, message } => {
@@ -299,6 +363,20 @@ impl Store {
                 self.push_message(t, instance_id, message, notices)?;
             }
             Write::Step(step) => return self.apply_step(t, step, notices),
+            Write::Purge { instance_ids } => {
+                let mut deleted = 0;
+                for instance_id in instance_ids {
+                    if let Some(existing) = t.instance(instance_id)? {
+                        t.delete_instance(&existing)?;
+                        deleted += 1;
+                    }
+                }
+                return Ok(if deleted == 0 {
+                    Err(Rejection::NotFound)
+                } else {
+                    Ok(deleted)
+                });
+            }
             Write::ActivityDone {
                 key,
                 instance_id,
@@ -309,22 +387,20 @@ impl Store {
                 }
             }
             Write::TimerFired { key, timer } => {
-                if t.timers.remove((key.fire_at.0, key.key))?.is_some() && t.instance(&timer.instance_id)?.is_some() {
+                if t.remove_timer(&timer.instance_id, *key)? && t.instance(&timer.instance_id)?.is_some() {
+                    let fired = EventKind::TimerFired {
+                        timer_id: timer.timer_id,
+                        fire_at: timer.fire_at,
+                    };
                     let message = Message {
                         execution_id: Some(timer.execution_id),
-                        event: HistoryEvent::new(
-                            Timestamp::now(),
-                            EventKind::TimerFired {
-                                timer_id: timer.timer_id,
-                                fire_at: timer.fire_at,
-                            },
-                        ),
+                        event: HistoryEvent::new(Timestamp::now(), fired),
                     };
                     self.push_message(t, &timer.instance_id, &message, notices)?;
                 }
             }
         }
-        Ok(Ok(()))
+        Ok(Ok(1))
     }
 
     fn apply_step(
@@ -332,11 +408,18 @@ impl Store {
         t: &mut Tables<'_>,
         step: &StepCommit,
         notices: &mut Notices,
-    ) -> Result<Result<(), Rejection>, StoreError> {
-        match t.instance(&step.instance_id)? {
-            Some(current) if current.execution_id == step.execution_id => {}
+    ) -> Result<WriteResult, StoreError> {
+        let current = match t.instance(&step.instance_id)? {
+            Some(current)
+                if current.execution_id == step.execution_id
+                    && step
+                        .require_status
+                        .is_none_or(|status| status == current.runtime_status) =>
+            {
+                current
+            }
             _ => return Ok(Err(Rejection::Stale)),
-        }
+        };
         let id = step.instance_id.as_str();
         for key in &step.consumed {
             t.inbox.remove((id, *key))?;
@@ -348,7 +431,7 @@ impl Store {
             t.history
                 .insert((id, step.history_start + offset as u64), event.encode().as_slice())?;
         }
-        t.instances.insert(id, step.record.encode().as_slice())?;
+        t.put_instance(Some(&current), &step.record)?;
         for item in &step.activities {
             let key = self.allocate_id();
             t.work_items
@@ -360,10 +443,7 @@ impl Store {
                 fire_at: timer.fire_at,
                 key: self.allocate_id(),
             };
-            t.timers.insert(
-                (key.fire_at.0, key.key),
-                serde_json::to_vec(timer).expect("timers serialize").as_slice(),
-            )?;
+            t.insert_timer(key, timer)?;
             notices.timers.push((key, timer.clone()));
         }
         for (target, message) in &step.messages {
@@ -372,22 +452,23 @@ impl Store {
             }
         }
         for child in &step.children {
-            let running = t
-                .instance(&child.record.instance_id)?
-                .filter(|existing| !existing.runtime_status.is_terminal());
-            if running.is_some() {
-                self.push_message(t, id, &child.conflict, notices)?;
-            } else {
-                t.clear_instance(&child.record.instance_id)?;
-                t.instances
-                    .insert(child.record.instance_id.as_str(), child.record.encode().as_slice())?;
-                self.push_message(t, &child.record.instance_id, &child.started, notices)?;
+            match t.instance(&child.record.instance_id)? {
+                Some(existing) if !existing.runtime_status.is_terminal() => {
+                    self.push_message(t, id, &child.conflict, notices)?;
+                }
+                existing => {
+                    if let Some(existing) = existing {
+                        t.delete_instance(&existing)?;
+                    }
+                    t.put_instance(None, &child.record)?;
+                    self.push_message(t, &child.record.instance_id, &child.started, notices)?;
+                }
             }
         }
         if t.inbox.range((id, 0)..=(id, u64::MAX))?.next().is_some() {
             notices.ready.push(step.instance_id.clone());
         }
-        Ok(Ok(()))
+        Ok(Ok(1))
     }
 
     fn push_message(
@@ -442,6 +523,80 @@ impl Store {
         Ok((record, messages))
     }
 
+    /// Lists instances matching `filter` in (created time, instance id) order, starting
+    /// after `after`. Returns at most `limit` rows and, if more may follow, the cursor of the
+    /// last one. Instances created meanwhile sort after every existing cursor (their created
+    /// time is later), so paging neither skips nor repeats an instance.
+    pub fn list(
+        &self,
+        filter: &ListFilter,
+        after: Option<&ListCursor>,
+        limit: usize,
+    ) -> Result<(Vec<InstanceRecord>, Option<ListCursor>), StoreError> {
+        let txn = self.db.begin_read()?;
+        let from = filter.created_from.map_or(i64::MIN, |time| time.0);
+        let to = filter.created_to.map_or(i64::MAX, |time| time.0);
+        let start = match after {
+            Some(cursor) if cursor.created >= from => (cursor.created, cursor.instance_id.clone()),
+            _ => (from, String::new()),
+        };
+        let wanted = limit.saturating_add(1);
+        let keep = |created: i64, id: &str| {
+            after.is_none_or(|cursor| (created, id) > (cursor.created, cursor.instance_id.as_str()))
+                && filter.id_prefix.as_deref().is_none_or(|prefix| id.starts_with(prefix))
+        };
+        let mut keys: Vec<ListCursor> = Vec::new();
+        if filter.statuses.is_empty() {
+            let index = txn.open_table(BY_CREATED)?;
+            for row in index.range((start.0, start.1.as_str())..)? {
+                let (key, _) = row?;
+                let (created, id) = key.value();
+                if created > to || keys.len() >= wanted {
+                    break;
+                }
+                if keep(created, id) {
+                    keys.push(ListCursor {
+                        created,
+                        instance_id: id.to_owned(),
+                    });
+                }
+            }
+        } else {
+            let index = txn.open_table(BY_STATUS)?;
+            for status in &filter.statuses {
+                let mut taken = 0;
+                for row in index.range((status.code(), start.0, start.1.as_str())..)? {
+                    let (key, _) = row?;
+                    let (code, created, id) = key.value();
+                    if code != status.code() || created > to || taken >= wanted {
+                        break;
+                    }
+                    if keep(created, id) {
+                        keys.push(ListCursor {
+                            created,
+                            instance_id: id.to_owned(),
+                        });
+                        taken += 1;
+                    }
+                }
+            }
+            keys.sort();
+            keys.dedup();
+            keys.truncate(wanted);
+        }
+        let more = keys.len() > limit;
+        keys.truncate(limit);
+        let instances = txn.open_table(INSTANCES)?;
+        let mut records = Vec::with_capacity(keys.len());
+        for key in &keys {
+            if let Some(row) = instances.get(key.instance_id.as_str())? {
+                records.push(InstanceRecord::decode(row.value()).map_err(corrupt("instances"))?);
+            }
+        }
+        let next = if more { keys.last().cloned() } else { None };
+        Ok((records, next))
+    }
+
     /// Everything that was pending when the store was last closed (or the host killed).
     pub fn recover(&self) -> Result<Recovery, StoreError> {
         let txn = self.db.begin_read()?;
@@ -490,10 +645,13 @@ fn for_each_table_open(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
 /// The open tables of one write transaction.
 struct Tables<'txn> {
     instances: redb::Table<'txn, &'static str, &'static [u8]>,
+    by_created: redb::Table<'txn, (i64, &'static str), ()>,
+    by_status: redb::Table<'txn, (u8, i64, &'static str), ()>,
     history: redb::Table<'txn, (&'static str, u64), &'static [u8]>,
     inbox: redb::Table<'txn, (&'static str, u64), &'static [u8]>,
     work_items: redb::Table<'txn, u64, &'static [u8]>,
     timers: redb::Table<'txn, (i64, u64), &'static [u8]>,
+    timers_by_instance: redb::Table<'txn, (&'static str, i64, u64), ()>,
     meta: redb::Table<'txn, &'static str, u64>,
 }
 
@@ -501,10 +659,13 @@ impl<'txn> Tables<'txn> {
     fn open(txn: &'txn redb::WriteTransaction) -> Result<Self, StoreError> {
         Ok(Tables {
             instances: txn.open_table(INSTANCES)?,
+            by_created: txn.open_table(BY_CREATED)?,
+            by_status: txn.open_table(BY_STATUS)?,
             history: txn.open_table(HISTORY)?,
             inbox: txn.open_table(INBOX)?,
             work_items: txn.open_table(WORK_ITEMS)?,
             timers: txn.open_table(TIMERS)?,
+            timers_by_instance: txn.open_table(TIMERS_BY_INSTANCE)?,
             meta: txn.open_table(META)?,
         })
     }
@@ -516,13 +677,61 @@ impl<'txn> Tables<'txn> {
             .transpose()
     }
 
-    /// Removes a finished instance's history and inbox before its id is reused.
-    fn clear_instance(&mut self, instance_id: &str) -> Result<(), StoreError> {
-        self.history
-            .retain_in((instance_id, 0)..=(instance_id, u64::MAX), |_, _| false)?;
-        self.inbox
-            .retain_in((instance_id, 0)..=(instance_id, u64::MAX), |_, _| false)?;
+    /// Writes an instance row and keeps the indexes in step with it; `old` is the row it
+    /// replaces, if any.
+    fn put_instance(&mut self, old: Option<&InstanceRecord>, record: &InstanceRecord) -> Result<(), StoreError> {
+        let id = record.instance_id.as_str();
+        if let Some(old) = old {
+            self.by_created.remove((old.created_time.0, id))?;
+            self.by_status
+                .remove((old.runtime_status.code(), old.created_time.0, id))?;
+        }
+        self.instances.insert(id, record.encode().as_slice())?;
+        self.by_created.insert((record.created_time.0, id), ())?;
+        self.by_status
+            .insert((record.runtime_status.code(), record.created_time.0, id), ())?;
         Ok(())
+    }
+
+    /// Removes an instance: its row and index entries, history, inbox and timers.
+    fn delete_instance(&mut self, record: &InstanceRecord) -> Result<(), StoreError> {
+        let id = record.instance_id.as_str();
+        self.instances.remove(id)?;
+        self.by_created.remove((record.created_time.0, id))?;
+        self.by_status
+            .remove((record.runtime_status.code(), record.created_time.0, id))?;
+        self.history.retain_in((id, 0)..=(id, u64::MAX), |_, _| false)?;
+        self.inbox.retain_in((id, 0)..=(id, u64::MAX), |_, _| false)?;
+        let mut timers = Vec::new();
+        for row in self
+            .timers_by_instance
+            .range((id, i64::MIN, 0)..=(id, i64::MAX, u64::MAX))?
+        {
+            let (key, _) = row?;
+            let (_, fire_at, key) = key.value();
+            timers.push(TimerKey {
+                fire_at: Timestamp(fire_at),
+                key,
+            });
+        }
+        for key in timers {
+            self.remove_timer(id, key)?;
+        }
+        Ok(())
+    }
+
+    fn insert_timer(&mut self, key: TimerKey, timer: &TimerItem) -> Result<(), StoreError> {
+        let encoded = serde_json::to_vec(timer).expect("timers serialize");
+        self.timers.insert((key.fire_at.0, key.key), encoded.as_slice())?;
+        self.timers_by_instance
+            .insert((timer.instance_id.as_str(), key.fire_at.0, key.key), ())?;
+        Ok(())
+    }
+
+    /// Removes a timer; false if it was already gone (fired or purged).
+    fn remove_timer(&mut self, instance_id: &str, key: TimerKey) -> Result<bool, StoreError> {
+        self.timers_by_instance.remove((instance_id, key.fire_at.0, key.key))?;
+        Ok(self.timers.remove((key.fire_at.0, key.key))?.is_some())
     }
 }
 

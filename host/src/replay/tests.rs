@@ -497,3 +497,67 @@ fn host_failure_fails_the_execution_with_the_reason() {
     assert_eq!(outcome.status, RuntimeStatus::Failed);
     assert_eq!(outcome.failure, Some(failure));
 }
+
+/// FailAlways: episode 0 schedules Fail#0; episode 1 delivers TaskFailed#0 and fails.
+fn failed_history() -> Vec<HistoryEvent> {
+    let failure = FailureDetails::host("FailAlwaysError", "Fail always fails");
+    vec![
+        event(EventKind::OrchestratorStarted),
+        event(started("FailAlways", None)),
+        task_scheduled(0, "Fail"),
+        event(EventKind::OrchestratorCompleted),
+        event(EventKind::OrchestratorStarted),
+        event(EventKind::TaskFailed {
+            task_scheduled_id: 0,
+            failure: failure.clone(),
+        }),
+        event(EventKind::ExecutionCompleted {
+            status: CompletionStatus::Failed,
+            result: None,
+            failure: Some(failure),
+        }),
+        event(EventKind::OrchestratorCompleted),
+    ]
+}
+
+#[test]
+fn rewind_forgets_the_final_failure_and_reissues_the_failed_activity() {
+    let plan = rewind(&failed_history()).unwrap();
+    let kinds: Vec<&str> = plan.history.iter().map(|event| event.kind.type_name()).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "OrchestratorStarted",
+            "ExecutionStarted",
+            "TaskScheduled",
+            "OrchestratorCompleted",
+            "OrchestratorStarted",
+            "OrchestratorCompleted"
+        ]
+    );
+    assert_eq!(plan.activities, vec![(0, "Fail".to_owned(), None)]);
+    let state = ExecutionState::from_history(&plan.history);
+    assert!(!state.finished && state.pending.contains_key(&0));
+    // Replaying the rewound history must match: the last episode now records no action.
+    for (index, episode) in recorded_episodes(&plan.history).iter().enumerate() {
+        let returned: Vec<Action> = if index == 0 {
+            vec![schedule_action(0, "Fail")]
+        } else {
+            Vec::new()
+        };
+        assert_eq!(check_replayed_episode(index, &episode.actions, &returned), Ok(()));
+    }
+}
+
+#[test]
+fn rewind_refuses_what_did_not_fail_in_a_task() {
+    assert_eq!(rewind(&hello_sequence_history()), Err(RewindError::NotFailed));
+    let mut own_failure = hello_sequence_history();
+    own_failure.push(event(EventKind::OrchestratorStarted));
+    own_failure.push(event(EventKind::ExecutionCompleted {
+        status: CompletionStatus::Failed,
+        result: None,
+        failure: Some(FailureDetails::host("Oops", "bug")),
+    }));
+    assert_eq!(rewind(&own_failure), Err(RewindError::NothingToRewind));
+}

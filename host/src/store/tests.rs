@@ -48,7 +48,7 @@ fn started(store: &Store, id: &str) -> InstanceRecord {
             started,
         }])
         .unwrap();
-    assert_eq!(results, vec![Ok(())]);
+    assert_eq!(results, vec![Ok(1)]);
     record
 }
 
@@ -58,6 +58,7 @@ fn step(record: &InstanceRecord, consumed: Vec<u64>) -> StepCommit {
     StepCommit {
         instance_id: record.instance_id.clone(),
         execution_id: record.execution_id,
+        require_status: None,
         consumed,
         reset_history: false,
         history_start: 0,
@@ -91,13 +92,13 @@ fn a_step_commits_history_work_items_timers_and_inbox_removal_together() {
             started,
         }])
         .unwrap();
-    assert_eq!(results, vec![Ok(())]);
+    assert_eq!(results, vec![Ok(1)]);
     assert_eq!(notices.ready, vec!["a".to_owned()]);
     let (_, inbox) = store.instance_and_inbox("a", 10).unwrap();
     let keys = inbox.iter().map(|(key, _)| *key).collect();
 
     let (results, notices) = store.apply(&[Write::Step(Box::new(step(&record, keys)))]).unwrap();
-    assert_eq!(results, vec![Ok(())]);
+    assert_eq!(results, vec![Ok(1)]);
     assert_eq!(notices.activities.len(), 1);
     assert_eq!(notices.timers.len(), 1);
     assert!(notices.ready.is_empty(), "the inbox is empty after the step");
@@ -159,7 +160,7 @@ fn starting_a_running_id_is_rejected_and_a_finished_one_is_replaced() {
             started,
         }])
         .unwrap();
-    assert_eq!(results, vec![Ok(())]);
+    assert_eq!(results, vec![Ok(1)]);
     assert!(store.history("a").unwrap().is_empty(), "the old history is gone");
     assert_eq!(
         store.instance("a").unwrap().unwrap().execution_id,
@@ -230,4 +231,110 @@ fn an_activity_result_is_delivered_once_even_if_committed_twice() {
         .filter(|(_, m)| matches!(m.event.kind, EventKind::TaskCompleted { .. }))
         .count();
     assert_eq!(completions, 1);
+}
+
+fn started_at(store: &Store, id: &str, created: i64, status: RuntimeStatus) {
+    let (mut record, started) = start(store, id);
+    record.created_time = Timestamp(created);
+    record.runtime_status = status;
+    let (results, _) = store
+        .apply(&[Write::Start {
+            record: Box::new(record),
+            started,
+        }])
+        .unwrap();
+    assert_eq!(results, vec![Ok(1)]);
+}
+
+fn ids(records: &[InstanceRecord]) -> Vec<&str> {
+    records.iter().map(|record| record.instance_id.as_str()).collect()
+}
+
+#[test]
+fn paging_neither_skips_nor_repeats_while_instances_are_created() {
+    let (store, _path) = temp_store();
+    for index in 0..5 {
+        started_at(&store, &format!("i{index}"), 100 + index, RuntimeStatus::Pending);
+    }
+    let filter = ListFilter::default();
+    let (page, cursor) = store.list(&filter, None, 2).unwrap();
+    assert_eq!(ids(&page), ["i0", "i1"]);
+    // Created while paging: sorts after every cursor handed out so far.
+    started_at(&store, "late", 200, RuntimeStatus::Pending);
+    let token = cursor.unwrap().to_token();
+    let (page, cursor) = store.list(&filter, ListCursor::from_token(&token).as_ref(), 2).unwrap();
+    assert_eq!(ids(&page), ["i2", "i3"]);
+    let (page, cursor) = store.list(&filter, cursor.as_ref(), 2).unwrap();
+    assert_eq!(ids(&page), ["i4", "late"]);
+    assert_eq!(cursor, None);
+}
+
+#[test]
+fn listing_filters_by_status_time_and_prefix_through_the_indexes() {
+    let (store, _path) = temp_store();
+    started_at(&store, "a1", 10, RuntimeStatus::Pending);
+    started_at(&store, "a2", 20, RuntimeStatus::Completed);
+    started_at(&store, "b1", 30, RuntimeStatus::Failed);
+    started_at(&store, "a3", 40, RuntimeStatus::Completed);
+    let filter = ListFilter {
+        statuses: vec![RuntimeStatus::Completed, RuntimeStatus::Failed],
+        ..ListFilter::default()
+    };
+    assert_eq!(ids(&store.list(&filter, None, 10).unwrap().0), ["a2", "b1", "a3"]);
+    let filter = ListFilter {
+        created_from: Some(Timestamp(20)),
+        created_to: Some(Timestamp(30)),
+        ..ListFilter::default()
+    };
+    assert_eq!(ids(&store.list(&filter, None, 10).unwrap().0), ["a2", "b1"]);
+    let filter = ListFilter {
+        id_prefix: Some("a".into()),
+        ..ListFilter::default()
+    };
+    assert_eq!(ids(&store.list(&filter, None, 10).unwrap().0), ["a1", "a2", "a3"]);
+}
+
+#[test]
+fn purge_removes_row_history_inbox_timers_and_index_entries_only() {
+    let (store, _path) = temp_store();
+    let record = started(&store, "a");
+    let (_, notices) = store
+        .apply(&[Write::Step(Box::new(step(&record, Vec::new())))])
+        .unwrap();
+    let work_item = notices.activities[0].0;
+    let (results, _) = store
+        .apply(&[Write::Purge {
+            instance_ids: vec!["a".into(), "missing".into()],
+        }])
+        .unwrap();
+    assert_eq!(results, vec![Ok(1)]);
+    assert!(store.instance("a").unwrap().is_none());
+    assert!(store.history("a").unwrap().is_empty());
+    assert!(store.instance_and_inbox("a", 10).unwrap().1.is_empty());
+    let recovery = store.recover().unwrap();
+    assert!(recovery.timers.is_empty(), "the instance's timer is gone");
+    assert_eq!(
+        recovery.activities.iter().map(|(key, _)| *key).collect::<Vec<_>>(),
+        [work_item],
+        "work items stay"
+    );
+    assert!(store.list(&ListFilter::default(), None, 10).unwrap().0.is_empty());
+    let (results, _) = store
+        .apply(&[Write::Purge {
+            instance_ids: vec!["a".into()],
+        }])
+        .unwrap();
+    assert_eq!(results, vec![Err(Rejection::NotFound)]);
+}
+
+#[test]
+fn continuation_tokens_round_trip_and_garbage_is_refused() {
+    let cursor = ListCursor {
+        created: 1_764_000_000_000_000,
+        instance_id: "id with spaces/é".into(),
+    };
+    assert_eq!(ListCursor::from_token(&cursor.to_token()), Some(cursor));
+    for garbage in ["", "zz", "abc", "7c"] {
+        assert_eq!(ListCursor::from_token(garbage), None, "{garbage:?}");
+    }
 }
