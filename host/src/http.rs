@@ -17,8 +17,8 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-use crate::client::{ClientError, DurableOrchestrationClient, ManagementUrls};
-use crate::history::RuntimeStatus;
+use crate::client::{ClientError, DurableOrchestrationClient, InstanceQuery, PurgeFilter};
+use crate::history::{RuntimeStatus, Timestamp};
 
 /// The path prefixes the API answers under (Functions 2.x and 1.x).
 pub const PREFIXES: [&str; 2] = [
@@ -27,6 +27,8 @@ pub const PREFIXES: [&str; 2] = [
 ];
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 16 << 20;
+/// The header carrying list continuation tokens, both ways.
+const CONTINUATION_HEADER: &str = "x-ms-continuation-token";
 /// Seconds a client should wait between status polls.
 const RETRY_AFTER_SECONDS: &str = "10";
 
@@ -40,6 +42,8 @@ pub struct ApiRequest {
     pub query: String,
     /// The Host header, for the URLs the API returns.
     pub host: Option<String>,
+    /// The `x-ms-continuation-token` request header.
+    pub continuation_token: Option<String>,
     /// The body.
     pub body: Bytes,
 }
@@ -109,6 +113,11 @@ async fn handle_hyper(client: &DurableOrchestrationClient, request: Request<Inco
             .get(HOST)
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned),
+        continuation_token: parts
+            .headers
+            .get(CONTINUATION_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned),
         body,
     };
     handle(client, request).await
@@ -135,11 +144,13 @@ pub async fn handle(client: &DurableOrchestrationClient, request: ApiRequest) ->
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let query = Query::parse(&request.query);
     let base = format!("http://{}{prefix}", request.host.as_deref().unwrap_or("localhost"));
+    let url_query = management_query(&query);
+    let client = client.with_urls(base, url_query);
     let context = Context {
-        client,
-        base,
+        client: &client,
         query,
         body: &request.body,
+        continuation_token: request.continuation_token.as_deref(),
     };
     let method = &request.method;
     let result = match segments.as_slice() {
@@ -150,8 +161,14 @@ pub async fn handle(client: &DurableOrchestrationClient, request: ApiRequest) ->
             let instance_id = if id.is_empty() { None } else { Some(id.join("/")) };
             context.start(name, instance_id).await
         }
+        [instances] if instances.eq_ignore_ascii_case("instances") => match *method {
+            Method::GET => context.list().await,
+            Method::DELETE => context.purge_by().await,
+            _ => return method_not_allowed(method),
+        },
         [instances, id] if instances.eq_ignore_ascii_case("instances") => match *method {
             Method::GET => context.status(id).await,
+            Method::DELETE => context.purge(id).await,
             _ => return method_not_allowed(method),
         },
         [instances, id, operation, rest @ ..] if instances.eq_ignore_ascii_case("instances") => {
@@ -164,6 +181,8 @@ pub async fn handle(client: &DurableOrchestrationClient, request: ApiRequest) ->
                 ("terminate", []) => context.signal(id, Signal::Terminate).await,
                 ("suspend", []) => context.signal(id, Signal::Suspend).await,
                 ("resume", []) => context.signal(id, Signal::Resume).await,
+                ("rewind", []) => context.signal(id, Signal::Rewind).await,
+                ("restart", []) => context.restart(id).await,
                 _ => Err(ApiError::NoRoute),
             }
         }
@@ -197,13 +216,21 @@ enum Signal {
     Terminate,
     Suspend,
     Resume,
+    Rewind,
 }
 
 struct Context<'a> {
     client: &'a DurableOrchestrationClient,
-    base: String,
     query: Query,
     body: &'a Bytes,
+    continuation_token: Option<&'a str>,
+}
+
+/// The query string the management URLs carry: the request's hub and connection.
+fn management_query(query: &Query) -> String {
+    let hub = query.get("taskHub").unwrap_or("default");
+    let connection = query.get("connection").unwrap_or("Storage");
+    format!("taskHub={}&connection={}", query_encode(hub), query_encode(connection))
 }
 
 impl Context<'_> {
@@ -216,20 +243,19 @@ impl Context<'_> {
             .map_err(|_| ApiError::BadRequest("the request body is not UTF-8 text".into()))
     }
 
-    fn management_query(&self) -> String {
-        let hub = self.query.get("taskHub").unwrap_or("default");
-        let connection = self.query.get("connection").unwrap_or("Storage");
-        format!("taskHub={}&connection={}", query_encode(hub), query_encode(connection))
-    }
-
     async fn start(&self, name: &str, instance_id: Option<String>) -> Result<Response<Full<Bytes>>, ApiError> {
         let input = self.body_text()?;
         let id = self.client.start_new(name, instance_id, input).await?;
-        let urls = ManagementUrls::new(&self.base, &id, &self.management_query());
+        Ok(self.accepted_with_urls(&id))
+    }
+
+    /// 202 with the management payload, `Location` and `Retry-After`.
+    fn accepted_with_urls(&self, id: &str) -> Response<Full<Bytes>> {
+        let urls = self.client.create_http_management_payload(id);
         let mut response = json_response(StatusCode::ACCEPTED, &urls.to_json());
         set_header(&mut response, LOCATION, &urls.status_query_get_uri);
         set_header(&mut response, RETRY_AFTER, RETRY_AFTER_SECONDS);
-        Ok(response)
+        response
     }
 
     async fn status(&self, id: &str) -> Result<Response<Full<Bytes>>, ApiError> {
@@ -244,7 +270,7 @@ impl Context<'_> {
         else {
             return Err(ClientError::NotFound(id.to_owned()).into());
         };
-        let code = match status.record.runtime_status {
+        let code = match status.runtime_status {
             RuntimeStatus::Pending
             | RuntimeStatus::Running
             | RuntimeStatus::Suspended
@@ -254,7 +280,7 @@ impl Context<'_> {
         };
         let mut response = json_response(code, &status.to_json());
         if code == StatusCode::ACCEPTED {
-            let urls = ManagementUrls::new(&self.base, id, &self.management_query());
+            let urls = self.client.create_http_management_payload(id);
             set_header(&mut response, LOCATION, &urls.status_query_get_uri);
             set_header(&mut response, RETRY_AFTER, RETRY_AFTER_SECONDS);
         }
@@ -273,8 +299,79 @@ impl Context<'_> {
             Signal::Terminate => self.client.terminate(id, reason).await?,
             Signal::Suspend => self.client.suspend(id, reason).await?,
             Signal::Resume => self.client.resume(id, reason).await?,
+            Signal::Rewind => self.client.rewind(id, reason).await?,
         }
         Ok(empty_response(StatusCode::ACCEPTED))
+    }
+
+    async fn restart(&self, id: &str) -> Result<Response<Full<Bytes>>, ApiError> {
+        let with_new_id = self.query.flag("restartWithNewInstanceId")?.unwrap_or(false);
+        let new_id = self.client.restart(id, with_new_id).await?;
+        Ok(self.accepted_with_urls(&new_id))
+    }
+
+    async fn list(&self) -> Result<Response<Full<Bytes>>, ApiError> {
+        let top = match self.query.get("top") {
+            None | Some("") => None,
+            Some(text) => match text.trim().parse::<usize>() {
+                Ok(top) if top > 0 => Some(top),
+                _ => {
+                    return Err(ApiError::BadRequest(format!(
+                        "top must be a positive integer, not {text:?}"
+                    )));
+                }
+            },
+        };
+        let query = InstanceQuery {
+            created_time_from: self.query.timestamp("createdTimeFrom")?,
+            created_time_to: self.query.timestamp("createdTimeTo")?,
+            runtime_status: self.query.statuses()?,
+            instance_id_prefix: self
+                .query
+                .get("instanceIdPrefix")
+                .filter(|prefix| !prefix.is_empty())
+                .map(str::to_owned),
+            show_input: self.query.flag("showInput")?.unwrap_or(true),
+            top,
+            continuation_token: self.continuation_token.map(str::to_owned),
+        };
+        let page = self.client.list_instances(&query).await?;
+        let body = Value::Array(page.instances.iter().map(|status| status.to_json()).collect());
+        let mut response = json_response(StatusCode::OK, &body);
+        if let Some(token) = page.continuation_token {
+            set_header(
+                &mut response,
+                hyper::header::HeaderName::from_static(CONTINUATION_HEADER),
+                &token,
+            );
+        }
+        Ok(response)
+    }
+
+    async fn purge(&self, id: &str) -> Result<Response<Full<Bytes>>, ApiError> {
+        let result = self.client.purge_instance_history(id).await?;
+        Ok(json_response(
+            StatusCode::OK,
+            &json!({ "instancesDeleted": result.instances_deleted }),
+        ))
+    }
+
+    async fn purge_by(&self) -> Result<Response<Full<Bytes>>, ApiError> {
+        let filter = PurgeFilter {
+            created_time_from: self.query.timestamp("createdTimeFrom")?,
+            created_time_to: self.query.timestamp("createdTimeTo")?,
+            runtime_status: self.query.statuses()?,
+        };
+        let result = self.client.purge_instance_history_by(&filter).await?;
+        if result.instances_deleted == 0 {
+            return Err(ApiError::Client(ClientError::NotFound(
+                "(no instance matched the filter)".into(),
+            )));
+        }
+        Ok(json_response(
+            StatusCode::OK,
+            &json!({ "instancesDeleted": result.instances_deleted }),
+        ))
     }
 }
 
@@ -311,6 +408,35 @@ impl Query {
                 "query parameter {name} must be true or false, not {value:?}"
             ))),
         }
+    }
+
+    /// An ISO-8601 timestamp parameter.
+    fn timestamp(&self, name: &str) -> Result<Option<Timestamp>, ApiError> {
+        match self.get(name) {
+            None | Some("") => Ok(None),
+            Some(text) => Timestamp::parse_iso8601(text).map(Some).ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "query parameter {name} must be an ISO-8601 timestamp, not {text:?}"
+                ))
+            }),
+        }
+    }
+
+    /// `runtimeStatus`: a comma-separated list of status names.
+    fn statuses(&self) -> Result<Vec<RuntimeStatus>, ApiError> {
+        let Some(list) = self.get("runtimeStatus") else {
+            return Ok(Vec::new());
+        };
+        list.split(',')
+            .filter(|name| !name.trim().is_empty())
+            .map(|name| {
+                RuntimeStatus::parse(name).ok_or_else(|| {
+                    ApiError::BadRequest(format!(
+                        "unknown runtimeStatus {name:?}; expected Pending, Running, Completed, Failed, Terminated, Suspended, Canceled or ContinuedAsNew"
+                    ))
+                })
+            })
+            .collect()
     }
 }
 
@@ -395,6 +521,12 @@ fn client_error_response(error: &ClientError) -> Response<Full<Bytes>> {
         ClientError::NotFound(_) => (StatusCode::NOT_FOUND, "ArgumentException"),
         ClientError::Gone { .. } => (StatusCode::GONE, "InvalidOperationException"),
         ClientError::AlreadyExists { .. } => (StatusCode::CONFLICT, "InvalidOperationException"),
+        ClientError::InvalidQuery(_) => (StatusCode::BAD_REQUEST, "ArgumentException"),
+        ClientError::Rejected { status, .. } => (
+            StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY),
+            "Exception",
+        ),
+        ClientError::Remote(_) => (StatusCode::BAD_GATEWAY, "Exception"),
         ClientError::Store(_) | ClientError::Commit(_) => {
             eprintln!("error: {error}");
             return error_response(
