@@ -367,3 +367,8 @@ fn dechunk(mut body: &str) -> Result<String> {
         body = &rest[size + 2..];
     }
 }
+
+/// The current time as the API writes it.
+pub fn now_iso8601() -> String {
+    durable_host::history::Timestamp::now().to_iso8601()
+}

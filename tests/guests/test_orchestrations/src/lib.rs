@@ -92,13 +92,44 @@ async fn continue_with_events(ctx: OrchestrationContext) -> Result<Value, Error>
     Ok(json!({ "generation": generation, "second": second }))
 }
 
+/// Calls `FailUntil` with a deadline 1.5 s after its start: the first attempt fails and
+/// the instance ends Failed; a rewind after the deadline completes it.
+async fn rewind_me(ctx: OrchestrationContext) -> Result<String, Error> {
+    let start = ctx
+        .current_utc_datetime()
+        .duration_since(UNIX_EPOCH)
+        .map_err(Error::msg)?;
+    let deadline = (start + Duration::from_millis(1500)).as_micros() as u64;
+    let answer: String = ctx.call_activity("FailUntil", deadline).await?;
+    Ok(format!("recovered: {answer}"))
+}
+
+/// Fails while the wall clock is before `deadline` (microseconds since the epoch).
+fn fail_until(deadline: u64) -> Result<String, Error> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_err(Error::msg)?
+        .as_micros() as u64;
+    if now < deadline {
+        return Err(Error::new(
+            "TooEarly",
+            format!("{} ms too early", (deadline - now) / 1000),
+        ));
+    }
+    Ok("on time".into())
+}
+
 durable_sdk::export! {
     orchestrators: {
+        "RewindMe" => rewind_me,
         "SubOrchestrationParent" => sub_orchestration_parent,
         "SubOrchestrationFailure" => sub_orchestration_failure,
         "RetryThenGiveUp" => retry_then_give_up,
         "SandboxProbe" => sandbox_probe,
         "Nondeterministic" => nondeterministic,
         "ContinueWithEvents" => continue_with_events,
+    },
+    activities: {
+        "FailUntil" => fail_until,
     },
 }
