@@ -237,3 +237,24 @@ fn malformed_query_parameters_get_400_with_a_reason() {
     let response = host.request("DELETE", &format!("{PREFIX}/instances?runtimeStatus=Bogus"), None);
     assert_eq!(response.status, 400, "{}", response.text);
 }
+
+#[test]
+fn suspend_and_resume_answer_404_for_unknown_and_410_for_finished_instances() {
+    let host = Host::with_examples("suspend-codes");
+    for operation in ["suspend", "resume", "terminate", "rewind"] {
+        let response = host.request("POST", &format!("{PREFIX}/instances/nobody/{operation}"), None);
+        assert_eq!(response.status, 404, "{operation}: {}", response.text);
+        response.assert_empty_or_json();
+    }
+    let id = host.start_orchestration("E1_HelloSequence", None, None);
+    host.wait_for_finish(&id);
+    for operation in ["suspend", "resume", "terminate"] {
+        let response = host.request(
+            "POST",
+            &format!("{PREFIX}/instances/{id}/{operation}?reason=too%20late"),
+            None,
+        );
+        assert_eq!(response.status, 410, "{operation}: {}", response.text);
+        response.assert_empty_or_json();
+    }
+}
