@@ -1,5 +1,7 @@
 //! `durable`: the command-line entry point of the durable host.
 
+mod cli;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -90,11 +92,24 @@ fn main() -> Result<()> {
                 .build()?
                 .block_on(serve(serve_args))
         }
-        Some("-h" | "--help" | "help") | None => {
-            print!("{USAGE}");
+        Some("help") => match args.next().as_deref().and_then(cli::find) {
+            Some(command) => std::process::exit(command.run(["--help".to_owned()])),
+            None => {
+                print!("{USAGE}{}", cli::overview());
+                Ok(())
+            }
+        },
+        Some("-h" | "--help") | None => {
+            print!("{USAGE}{}", cli::overview());
             Ok(())
         }
-        Some(other) => bail!("unknown command {other}\n\n{USAGE}"),
+        Some(name) => match cli::find(name) {
+            Some(command) => std::process::exit(command.run(args)),
+            None => {
+                eprintln!("error: unknown command {name}\n\nRun 'durable --help' for the list of commands.");
+                std::process::exit(2)
+            }
+        },
     }
 }
 

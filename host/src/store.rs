@@ -272,7 +272,7 @@ impl ListCursor {
     /// Parses a token made by [`ListCursor::to_token`]; `None` for anything else.
     pub fn from_token(token: &str) -> Option<Self> {
         let token = token.trim();
-        if token.len() % 2 != 0 || !token.is_ascii() {
+        if !token.len().is_multiple_of(2) || !token.is_ascii() {
             return None;
         }
         let bytes: Option<Vec<u8>> = (0..token.len())

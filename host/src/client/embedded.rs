@@ -183,7 +183,13 @@ impl TaskHub {
         let mut after: Option<ListCursor> = None;
         loop {
             let (records, next) = self.store.list(&filter, after.as_ref(), 1000)?;
-            let instance_ids: Vec<String> = records.into_iter().map(|record| record.instance_id).collect();
+            // A filter never deletes an instance that is still running: only an explicit
+            // purge by id may do that.
+            let instance_ids: Vec<String> = records
+                .into_iter()
+                .filter(|record| record.runtime_status.is_terminal())
+                .map(|record| record.instance_id)
+                .collect();
             if !instance_ids.is_empty()
                 && let Ok(deleted) = self.commit(Write::Purge { instance_ids }).await?
             {

@@ -461,7 +461,8 @@ impl DurableOrchestrationClient {
         }
     }
 
-    /// Deletes every instance matching `filter`; `instances_deleted` is 0 when none did.
+    /// Deletes every finished (Completed, Failed, Terminated) instance matching `filter`;
+    /// `instances_deleted` is 0 when none did. Running instances are never purged by a filter.
     pub async fn purge_instance_history_by(&self, filter: &PurgeFilter) -> Result<PurgeHistoryResult, ClientError> {
         match &self.backend {
             Backend::Embedded(hub) => hub.purge_by(filter).await,

@@ -14,6 +14,9 @@ use crate::history::{RuntimeStatus, Timestamp};
 
 /// The header carrying list continuation tokens, both ways.
 const CONTINUATION_HEADER: &str = "x-ms-continuation-token";
+/// How long connecting and one exchange may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+const EXCHANGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 /// The API's path prefix on the remote host.
 const PREFIX: &str = "/runtime/webhooks/durabletask";
 
@@ -48,6 +51,7 @@ impl Answer {
             .and_then(|body| body["Message"].as_str().map(str::to_owned))
             .unwrap_or_else(|| String::from_utf8_lossy(&self.body).into_owned());
         match self.status {
+            400 => ClientError::InvalidArgument(message),
             404 => ClientError::NotFound(instance_id.to_owned()),
             status => ClientError::Rejected { status, message },
         }
@@ -111,8 +115,9 @@ impl RemoteHub {
         continuation_token: Option<&str>,
     ) -> Result<Answer, ClientError> {
         let remote = |error: &dyn std::fmt::Display| ClientError::Remote(format!("{}: {error}", self.authority));
-        let stream = tokio::net::TcpStream::connect(&self.authority)
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(&self.authority))
             .await
+            .map_err(|_| remote(&"connection timed out"))?
             .map_err(|error| remote(&error))?;
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
@@ -131,7 +136,10 @@ impl RemoteHub {
         let request = request
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|error| remote(&error))?;
-        let response = sender.send_request(request).await.map_err(|error| remote(&error))?;
+        let response = tokio::time::timeout(EXCHANGE_TIMEOUT, sender.send_request(request))
+            .await
+            .map_err(|_| remote(&"no answer in time"))?
+            .map_err(|error| remote(&error))?;
         let status = response.status().as_u16();
         let continuation_token = response
             .headers()
