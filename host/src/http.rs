@@ -29,6 +29,8 @@ pub const PREFIXES: [&str; 2] = [
 pub const MAX_BODY_BYTES: usize = 16 << 20;
 /// The header carrying list continuation tokens, both ways.
 const CONTINUATION_HEADER: &str = "x-ms-continuation-token";
+/// Instances per page when a list request names no `top` (Durable Functions' default).
+const DEFAULT_PAGE_SIZE: usize = 100;
 /// Seconds a client should wait between status polls.
 const RETRY_AFTER_SECONDS: &str = "10";
 
@@ -312,7 +314,7 @@ impl Context<'_> {
 
     async fn list(&self) -> Result<Response<Full<Bytes>>, ApiError> {
         let top = match self.query.get("top") {
-            None | Some("") => None,
+            None | Some("") => Some(DEFAULT_PAGE_SIZE),
             Some(text) => match text.trim().parse::<usize>() {
                 Ok(top) if top > 0 => Some(top),
                 _ => {

@@ -147,16 +147,20 @@ async function plainGet(url) {
 async function waitFor(client, id, done, what, options = {}, timeoutMs = 60000) {
     const deadline = Date.now() + timeoutMs;
     let status;
+    let lastError;
     while (Date.now() < deadline) {
         try {
             status = await client.getStatus(id, options);
+            lastError = undefined;
         } catch (error) {
-            status = undefined; // 404 until the instance exists
+            status = undefined;
+            lastError = error;
         }
         if (status && done(status)) return status;
         await sleep(100);
     }
-    fail(what, `instance ${id} did not get there within ${timeoutMs} ms; last status ${JSON.stringify(status)}`);
+    const last = lastError ? `getStatus rejected: ${lastError.message}` : `last status ${JSON.stringify(status)}`;
+    fail(what, `instance ${id} did not get there within ${timeoutMs} ms; ${last}`);
 }
 
 const waitTerminal = (client, id, what, options) =>
@@ -245,6 +249,8 @@ async function drive() {
     const approvalId = await client.startNew("E4_Approval", { instanceId: `${PREFIX}approval`, input: 300 });
     status = await waitRunning(client, approvalId, "E4_Approval starts waiting");
     check("E4_Approval is Running with its custom status", status.customStatus === "waiting for approval", status);
+    error = await raises(client.startNew("E4_Approval", { instanceId: approvalId, input: 300 }));
+    check("startNew with the id of a running instance rejects (409)", error && /409/.test(error.message), String(error));
     await client.raiseEvent(approvalId, "Approval", true);
     status = await waitTerminal(client, approvalId, "E4_Approval completes after the event");
     check("raiseEvent Approval -> E4_Approval Completed 'approved'", status.runtimeStatus === "Completed" && status.output === "approved", status);
@@ -444,6 +450,17 @@ async function drive() {
         { status: response.status, payload },
     );
 
+    response = await client.waitForCompletionOrCreateCheckStatusResponse(request(`${BASE}/api/start`), doomedId, {
+        timeoutInMilliseconds: 5000,
+        retryIntervalInMilliseconds: 200,
+    });
+    payload = await response.json();
+    check(
+        "waitForCompletionOrCreateCheckStatusResponse (Terminated) -> 200 with the status",
+        response.status === 200 && payload.runtimeStatus === "Terminated" && payload.instanceId === doomedId,
+        { status: response.status, payload },
+    );
+
     // --- purgeInstanceHistory / purgeInstanceHistoryBy ------------------------------------
     let result = await client.purgeInstanceHistory(helloId);
     check("purgeInstanceHistory of a completed instance -> instancesDeleted 1", result.instancesDeleted === 1, result);
@@ -476,6 +493,18 @@ async function drive() {
     result = await client.purgeInstanceHistoryBy({ createdTimeFrom: batchFrom, createdTimeTo: batchTo, runtimeStatus: ["Completed"] });
     check("purgeInstanceHistoryBy matching nothing (404) -> instancesDeleted 0", result.instancesDeleted === 0, result);
     await client.terminate(keepId, "cleanup");
+
+    // --- startNew without input ------------------------------------------------------------
+    // With no input the client still sends a body: JSON.stringify'd "" (the two bytes `""`).
+    // E4_Approval treats a missing input as its default timeout of 300 s.
+    const defaultId = await client.startNew("E4_Approval", { instanceId: `${PREFIX}no-input` });
+    status = await waitFor(client, defaultId, (s) => s.runtimeStatus !== "Pending" && (s.runtimeStatus !== "Running" || s.customStatus !== null), "E4_Approval without input runs");
+    check(
+        "startNew E4_Approval without input (body \"\") waits for approval with its default timeout",
+        status.runtimeStatus === "Running" && status.customStatus === "waiting for approval",
+        status,
+    );
+    await client.terminate(defaultId, "cleanup");
 
     console.log(`node client: all ${checks} checks passed in ${((Date.now() - started) / 1000).toFixed(1)}s`);
 }

@@ -10,3 +10,4 @@ mod crash;
 mod examples;
 mod features;
 mod management;
+mod official_clients;

@@ -255,6 +255,8 @@ pub struct ManagementUrls {
     pub purge_history_delete_uri: String,
     /// POST rewind.
     pub rewind_post_uri: String,
+    /// POST restart.
+    pub restart_post_uri: String,
     /// POST suspend.
     pub suspend_post_uri: String,
     /// POST resume.
@@ -272,6 +274,7 @@ impl ManagementUrls {
             terminate_post_uri: format!("{instance}/terminate?reason={{text}}&{query}"),
             purge_history_delete_uri: format!("{instance}?{query}"),
             rewind_post_uri: format!("{instance}/rewind?reason={{text}}&{query}"),
+            restart_post_uri: format!("{instance}/restart?restartWithNewInstanceId={{boolean}}&{query}"),
             suspend_post_uri: format!("{instance}/suspend?reason={{text}}&{query}"),
             resume_post_uri: format!("{instance}/resume?reason={{text}}&{query}"),
         }
@@ -286,6 +289,7 @@ impl ManagementUrls {
             "terminatePostUri": self.terminate_post_uri,
             "purgeHistoryDeleteUri": self.purge_history_delete_uri,
             "rewindPostUri": self.rewind_post_uri,
+            "restartPostUri": self.restart_post_uri,
             "suspendPostUri": self.suspend_post_uri,
             "resumePostUri": self.resume_post_uri,
         })
