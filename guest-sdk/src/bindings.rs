@@ -13,4 +13,4 @@ wit_bindgen::generate!({
 });
 
 pub use durable::functions::types;
-pub use exports::durable::functions::{activity, orchestrator, registry};
+pub use exports::durable::functions::{activity, entity, orchestrator, registry};

@@ -1,4 +1,5 @@
-//! [`OrchestrationContext`]: everything an orchestrator may do.
+//! [`OrchestrationContext`]: everything an orchestrator may do, and [`EntityLock`], the
+//! critical section it holds on entities.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -7,7 +8,11 @@ use std::time::SystemTime;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::bindings::types::{ActionKind, CallSubOrchestration, CreateTimer, ScheduleTask, SendEvent};
+use crate::bindings::types::{
+    ActionKind, CallSubOrchestration, CreateTimer, EntityOperationCalled, EntityOperationSignaled, ScheduleTask,
+    SendEvent,
+};
+use crate::entity::EntityId;
 use crate::error::{DESERIALIZATION_ERROR, Error, SERIALIZATION_ERROR, TaskError, TaskKind};
 use crate::retry::RetryOptions;
 use crate::state::{Completion, PendingKind, State};
@@ -15,8 +20,8 @@ use crate::task::{Task, TaskAll, TaskAny};
 use crate::time::{Micros, from_system_time, to_iso8601, to_system_time};
 use crate::{guid, json};
 
-/// The handle an orchestrator uses to call activities and sub-orchestrators, create timers,
-/// wait for external events and read its input.
+/// The handle an orchestrator uses to call activities, sub-orchestrators and entities,
+/// create timers, wait for external events and read its input.
 ///
 /// Orchestrators run by replay: the code runs again from the start whenever the host has to
 /// rebuild the orchestration, and must then make the same calls in the same order. So an
@@ -178,6 +183,110 @@ impl OrchestrationContext {
         }));
     }
 
+    /// Calls operation `operation` of entity `entity` with `input` and returns the task of its
+    /// result (what the operation passed to
+    /// [`EntityContext::set_result`](crate::EntityContext::set_result); `null` if nothing).
+    /// A failed operation fails the task with a [`TaskError`] of kind [`TaskKind::Entity`].
+    pub fn call_entity<O: DeserializeOwned + 'static>(
+        &self,
+        entity: &EntityId,
+        operation: &str,
+        input: impl Serialize,
+    ) -> Task<O> {
+        let input = match json::encode(&input) {
+            Ok(input) => input,
+            Err(error) => {
+                return Task::ready(Err(
+                    TaskError::encode(TaskKind::Entity, operation, &error).with_entity(entity)
+                ));
+            }
+        };
+        let action = ActionKind::CallEntity(EntityOperationCalled {
+            entity: entity.to_wit(),
+            operation: operation.to_owned(),
+            input: Some(input),
+        });
+        let completion = State::schedule(&self.state, action, PendingKind::Entity);
+        let entity = entity.clone();
+        let operation = operation.to_owned();
+        Task::new(async move {
+            let error = match completion.await {
+                Ok(result) => match json::decode(result.as_deref()) {
+                    Ok(value) => return Ok(value),
+                    Err(error) => TaskError::decode(TaskKind::Entity, &operation, &error),
+                },
+                Err(failure) => TaskError::failed(TaskKind::Entity, &operation, failure),
+            };
+            Err(error.with_entity(&entity))
+        })
+    }
+
+    /// Signals operation `operation` of entity `entity` with `input`: one-way, nothing to
+    /// wait for. The entity runs it after the operations signalled or called before it by
+    /// this orchestration.
+    pub fn signal_entity(&self, entity: &EntityId, operation: &str, input: impl Serialize) {
+        self.signal(entity, operation, &input, None);
+    }
+
+    /// Like [`signal_entity`](Self::signal_entity), delivered at `at` (compute it from
+    /// [`current_utc_datetime`](Self::current_utc_datetime)).
+    pub fn signal_entity_at(&self, entity: &EntityId, operation: &str, input: impl Serialize, at: SystemTime) {
+        self.signal(entity, operation, &input, Some(from_system_time(at)));
+    }
+
+    /// Enters a critical section: locks every entity in `entities` (taken in sorted order,
+    /// each once) and returns the task of the [`EntityLock`], which completes once the host
+    /// has granted every lock. While the orchestration holds it, the locked entities run only
+    /// the operations it calls; whatever else is sent to them waits for the release, by
+    /// [`EntityLock::release`] or when the lock is dropped.
+    ///
+    /// Critical sections do not nest: locking while holding (or waiting for) a lock, or
+    /// locking no entity at all, fails the task with error type `LockingRulesViolation`.
+    /// Await the task; dropping it before the grant leaves the locks held.
+    ///
+    /// ```
+    /// # use durable_sdk::{EntityId, Error, OrchestrationContext};
+    /// async fn transfer(ctx: OrchestrationContext) -> Result<(), Error> {
+    ///     let (from, to) = (EntityId::new("Account", "a"), EntityId::new("Account", "b"));
+    ///     let lock = ctx.lock_entities(&[from.clone(), to.clone()]).await?;
+    ///     ctx.call_entity::<()>(&from, "withdraw", 10).await?;
+    ///     ctx.call_entity::<()>(&to, "deposit", 10).await?;
+    ///     lock.release();
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn lock_entities(&self, entities: &[EntityId]) -> Task<EntityLock> {
+        let mut entities = entities.to_vec();
+        entities.sort();
+        entities.dedup();
+        if entities.is_empty() {
+            return Task::ready(Err(TaskError::locking_rules(
+                "a critical section must lock at least one entity",
+            )));
+        }
+        {
+            let mut state = self.state.borrow_mut();
+            if state.lock_held {
+                return Task::ready(Err(TaskError::locking_rules(
+                    "critical sections do not nest: release the entity lock held before locking again",
+                )));
+            }
+            state.lock_held = true;
+        }
+        let action = ActionKind::LockEntities(entities.iter().map(EntityId::to_wit).collect());
+        let granted = State::schedule(&self.state, action, PendingKind::Lock);
+        let state = Rc::clone(&self.state);
+        Task::new(async move {
+            // A grant carries nothing; only that it came matters.
+            let _ = granted.await;
+            Ok(EntityLock {
+                state,
+                entities,
+                released: false,
+            })
+        })
+    }
+
     /// Sets the custom status that clients see while the orchestration runs; any value that
     /// serializes to JSON.
     pub fn set_custom_status(&self, status: &(impl Serialize + ?Sized)) {
@@ -215,6 +324,20 @@ impl OrchestrationContext {
             ActionKind::CreateTimer(CreateTimer { fire_at }),
             PendingKind::Timer,
         )
+    }
+
+    fn signal(&self, entity: &EntityId, operation: &str, input: &impl Serialize, at: Option<Micros>) {
+        let Some(input) = self.encode(input, "the signal input") else {
+            return;
+        };
+        self.state
+            .borrow_mut()
+            .issue(ActionKind::SignalEntity(EntityOperationSignaled {
+                entity: entity.to_wit(),
+                operation: operation.to_owned(),
+                input: Some(input),
+                scheduled_time: at,
+            }));
     }
 
     /// Encodes a value that no task reports on; a failure fails the orchestration.
@@ -308,6 +431,57 @@ impl std::fmt::Debug for OrchestrationContext {
             .field("name", &state.name)
             .field("instance_id", &state.instance_id)
             .field("is_replaying", &state.is_replaying)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A critical section: locks on entities that an orchestration holds, from
+/// [`OrchestrationContext::lock_entities`].
+///
+/// [`release`](Self::release) ends it; so does dropping the lock (say, when `?` leaves the
+/// orchestrator early). Either way the orchestration issues one unlock-entities action with
+/// the locked entities, exactly once.
+#[must_use = "dropping the lock releases it at once"]
+pub struct EntityLock {
+    state: Rc<RefCell<State>>,
+    entities: Vec<EntityId>,
+    released: bool,
+}
+
+impl EntityLock {
+    /// The locked entities, sorted and without duplicates.
+    pub fn entities(&self) -> &[EntityId] {
+        &self.entities
+    }
+
+    /// Releases the locks.
+    pub fn release(mut self) {
+        self.unlock();
+    }
+
+    fn unlock(&mut self) {
+        if std::mem::replace(&mut self.released, true) {
+            return;
+        }
+        let mut state = self.state.borrow_mut();
+        state.lock_held = false;
+        state.issue(ActionKind::UnlockEntities(
+            self.entities.iter().map(EntityId::to_wit).collect(),
+        ));
+    }
+}
+
+impl Drop for EntityLock {
+    fn drop(&mut self) {
+        self.unlock();
+    }
+}
+
+impl std::fmt::Debug for EntityLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EntityLock")
+            .field("entities", &self.entities)
+            .field("released", &self.released)
             .finish_non_exhaustive()
     }
 }

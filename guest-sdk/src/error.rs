@@ -5,6 +5,7 @@ use std::any::Any;
 use std::fmt;
 
 use crate::bindings::types::FailureDetails;
+use crate::entity::EntityId;
 
 /// The error type the SDK reports when a function's input cannot be decoded.
 pub(crate) const DESERIALIZATION_ERROR: &str = "DeserializationError";
@@ -131,6 +132,8 @@ pub enum TaskKind {
     SubOrchestration,
     /// A wait for an external event.
     ExternalEvent,
+    /// An entity operation call, or a request for entity locks.
+    Entity,
 }
 
 impl fmt::Display for TaskKind {
@@ -139,12 +142,14 @@ impl fmt::Display for TaskKind {
             Self::Activity => "activity",
             Self::SubOrchestration => "sub-orchestration",
             Self::ExternalEvent => "external event",
+            Self::Entity => "entity operation",
         })
     }
 }
 
-/// Why an awaited task failed: the activity or sub-orchestration reported a failure, or its
-/// result (or the event's payload) could not be decoded as the requested type.
+/// Why an awaited task failed: the activity, sub-orchestration or entity operation reported a
+/// failure, or its result (or the event's payload) could not be decoded as the requested
+/// type.
 ///
 /// Handle it inside the orchestrator, or let `?` turn it into an [`Error`] that fails the
 /// orchestration with a message naming the task and containing its message.
@@ -152,6 +157,7 @@ impl fmt::Display for TaskKind {
 pub struct TaskError {
     kind: TaskKind,
     name: String,
+    entity: Option<EntityId>,
     error_type: String,
     message: String,
     details: Option<String>,
@@ -162,6 +168,7 @@ impl TaskError {
         Self {
             kind,
             name: name.to_owned(),
+            entity: None,
             error_type: failure.error_type,
             message: failure.message,
             details: failure.details,
@@ -172,6 +179,7 @@ impl TaskError {
         Self {
             kind,
             name: name.to_owned(),
+            entity: None,
             error_type: DESERIALIZATION_ERROR.to_owned(),
             message: match kind {
                 TaskKind::ExternalEvent => format!("the payload could not be decoded: {error}"),
@@ -185,8 +193,28 @@ impl TaskError {
         Self {
             kind,
             name: name.to_owned(),
+            entity: None,
             error_type: SERIALIZATION_ERROR.to_owned(),
             message: format!("the input could not be encoded as JSON: {error}"),
+            details: None,
+        }
+    }
+
+    /// Why entity operation `operation` of `entity` failed.
+    pub(crate) fn with_entity(mut self, entity: &EntityId) -> Self {
+        self.entity = Some(entity.clone());
+        self
+    }
+
+    /// A misuse of entity locks (no entities, or a lock inside a critical section), which
+    /// Durable Functions calls a locking rules violation.
+    pub(crate) fn locking_rules(message: &str) -> Self {
+        Self {
+            kind: TaskKind::Entity,
+            name: "lock_entities".to_owned(),
+            entity: None,
+            error_type: "LockingRulesViolation".to_owned(),
+            message: message.to_owned(),
             details: None,
         }
     }
@@ -196,9 +224,15 @@ impl TaskError {
         self.kind
     }
 
-    /// The name of the activity, sub-orchestrator or external event.
+    /// The name of the activity, sub-orchestrator, external event or entity operation
+    /// (`lock_entities` for a lock request).
     pub fn task_name(&self) -> &str {
         &self.name
+    }
+
+    /// For an entity operation, the entity it was called on.
+    pub fn entity(&self) -> Option<&EntityId> {
+        self.entity.as_ref()
     }
 
     /// The failure's error type, as the failing function reported it.
@@ -219,7 +253,14 @@ impl TaskError {
 
 impl fmt::Display for TaskError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} '{}' failed: {}", self.kind, self.name, self.message)
+        match &self.entity {
+            Some(entity) => write!(
+                f,
+                "operation '{}' of entity '{entity}' failed: {}",
+                self.name, self.message
+            ),
+            None => write!(f, "{} '{}' failed: {}", self.kind, self.name, self.message),
+        }
     }
 }
 

@@ -124,6 +124,13 @@ impl Executor {
                 Err(failed.failure),
             ),
             EventKind::TimerFired(fired) => state.complete(fired.timer_id, PendingKind::Timer, Ok(None)),
+            EventKind::EntityOperationCompleted(completed) => {
+                state.complete(completed.task_scheduled_id, PendingKind::Entity, Ok(completed.result))
+            }
+            EventKind::EntityOperationFailed(failed) => {
+                state.complete(failed.task_scheduled_id, PendingKind::Entity, Err(failed.failure))
+            }
+            EventKind::EntityLockGranted(id) => state.complete(id, PendingKind::Lock, Ok(None)),
             EventKind::EventRaised(raised) => state.raise(raised.name, raised.input),
             _ => return false,
         }

@@ -4,8 +4,8 @@ use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 use std::sync::Once;
 
-use crate::bindings::types::{ActivityContext, EpisodeResult, FailureDetails, HistoryEvent};
-use crate::bindings::{activity, orchestrator, registry};
+use crate::bindings::types::{ActivityContext, EntityId, EpisodeResult, FailureDetails, HistoryEvent};
+use crate::bindings::{activity, entity, orchestrator, registry};
 use crate::executor::Executor;
 use crate::registry::Registry;
 
@@ -56,6 +56,13 @@ impl<A: App> activity::Guest for Component<A> {
     }
 }
 
+impl<A: App> entity::Guest for Component<A> {
+    fn run(id: EntityId, state: Option<String>, operations: Vec<entity::Operation>) -> entity::BatchResult {
+        enter("entity");
+        A::registry().run_entity(id, state, operations)
+    }
+}
+
 thread_local! {
     static ROLE: Cell<&'static str> = const { Cell::new("function") };
 }
@@ -74,28 +81,34 @@ fn enter(role: &'static str) {
     });
 }
 
-/// Exports an app's orchestrators and activities to the host.
+/// Exports an app's orchestrators, activities and entities to the host.
 ///
-/// Invoke it once, at the root of a `cdylib` crate built for `wasm32-wasip2`. Both sections
-/// are optional, and come in this order; names are string literals, functions are paths
-/// (or any expression) of the forms described on [`OrchestrationContext`] for orchestrators
-/// and on [`ActivityContext`](crate::ActivityContext) for activities.
+/// Invoke it once, at the root of a `cdylib` crate built for `wasm32-wasip2`. The three
+/// sections are optional, and come in this order; names are string literals, functions are
+/// paths (or any expression) of the forms described on [`OrchestrationContext`] for
+/// orchestrators, on [`ActivityContext`] for activities and on [`EntityContext`] for
+/// entities.
 ///
 /// ```ignore
 /// durable_sdk::export! {
-///     orchestrators: { "E1_HelloSequence" => hello },
+///     orchestrators: { "CounterCaller" => counter_caller },
 ///     activities: { "E1_SayHello" => say_hello },
+///     entities: { "Counter" => counter },
 /// }
 /// ```
 ///
-/// Registering one name twice makes the app fail when the host loads it.
+/// Registering one name twice (for entities, in any case) makes the app fail when the host
+/// loads it.
 ///
 /// [`OrchestrationContext`]: crate::OrchestrationContext
+/// [`ActivityContext`]: crate::ActivityContext
+/// [`EntityContext`]: crate::EntityContext
 #[macro_export]
 macro_rules! export {
     (
         $(orchestrators: { $($orchestrator:literal => $orchestrator_fn:expr),* $(,)? } $(,)?)?
         $(activities: { $($activity:literal => $activity_fn:expr),* $(,)? } $(,)?)?
+        $(entities: { $($entity:literal => $entity_fn:expr),* $(,)? } $(,)?)?
     ) => {
         #[doc(hidden)]
         pub struct __DurableApp;
@@ -109,6 +122,7 @@ macro_rules! export {
                     let mut registry = $crate::__private::Registry::new();
                     $($(registry.orchestrator($orchestrator, $orchestrator_fn);)*)?
                     $($(registry.activity($activity, $activity_fn);)*)?
+                    $($(registry.entity($entity, $entity_fn);)*)?
                     registry
                 })
             }

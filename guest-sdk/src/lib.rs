@@ -1,5 +1,5 @@
-//! Write Durable Functions — orchestrators and activities — in Rust, and compile them to a
-//! WebAssembly component that the durable host runs.
+//! Write Durable Functions — orchestrators, activities and entities — in Rust, and compile
+//! them to a WebAssembly component that the durable host runs.
 //!
 //! ```
 //! use durable_sdk::{Error, OrchestrationContext};
@@ -34,8 +34,15 @@
 //!   therefore be deterministic; [`OrchestrationContext`] says what that means.
 //! - An **activity** is a plain `fn(I) -> Result<O, E>` (or `fn(ActivityContext, I)`, or
 //!   `fn()`) that does the real work: I/O, computation. It runs at least once.
-//! - A [`Task`] is the pending result of an activity, sub-orchestration, durable timer or
-//!   external event. Await it, or combine several with [`task_all`] and [`task_any`].
+//! - An **entity** is a state type plus operations: an
+//!   `fn(&mut EntityContext<S>) -> Result<(), E>` that runs one operation at a time against
+//!   its state, addressed by an [`EntityId`] (name and key). Orchestrators call it
+//!   ([`OrchestrationContext::call_entity`]), signal it
+//!   ([`OrchestrationContext::signal_entity`]) or lock several for a critical section
+//!   ([`OrchestrationContext::lock_entities`]).
+//! - A [`Task`] is the pending result of an activity, sub-orchestration, entity call, durable
+//!   timer, entity lock or external event. Await it, or combine several with [`task_all`]
+//!   and [`task_any`].
 //! - Everything crosses the host boundary as JSON through serde: inputs, outputs, event
 //!   payloads, custom status. Decoding is tolerant of double-encoded JSON strings.
 //! - [`Error`] is what functions fail with; [`TaskError`] is why an awaited task failed.
@@ -50,6 +57,7 @@ pub mod bindings;
 
 mod activity;
 mod context;
+mod entity;
 mod error;
 mod executor;
 mod export;
@@ -62,7 +70,8 @@ mod task;
 mod time;
 
 pub use activity::ActivityContext;
-pub use context::OrchestrationContext;
+pub use context::{EntityLock, OrchestrationContext};
+pub use entity::{EntityContext, EntityId};
 pub use error::{Error, TaskError, TaskKind};
 pub use retry::RetryOptions;
 pub use task::{Task, TaskAll, TaskAny, task_all, task_any};
@@ -71,6 +80,7 @@ pub use task::{Task, TaskAll, TaskAny, task_all, task_any};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::activity::ActivityHandler;
+    pub use crate::entity::EntityHandler;
     pub use crate::export::{App, Component, Orchestration};
     pub use crate::registry::{OrchestratorHandler, Registry};
 }

@@ -1,4 +1,4 @@
-//! The function registry an app exports: orchestrators and activities by name.
+//! The function registry an app exports: orchestrators, activities and entities by name.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -8,9 +8,11 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::activity::{ActivityContext, ActivityHandler};
+use crate::bindings::entity::{BatchResult, Operation};
 use crate::bindings::registry::{FunctionInfo, FunctionKind};
 use crate::bindings::types::{self, FailureDetails};
 use crate::context::OrchestrationContext;
+use crate::entity::{EntityFn, EntityHandler, EntityId, run_batch};
 use crate::error::{Error, SERIALIZATION_ERROR};
 use crate::json;
 
@@ -55,12 +57,15 @@ where
 
 type ActivityFn = Arc<dyn Fn(ActivityContext, Option<&str>) -> Result<Option<String>, Error> + Send + Sync>;
 
-/// The orchestrators and activities of an app, by name. [`export!`](crate::export) builds
-/// one; authors rarely need it directly.
+/// The orchestrators, activities and entities of an app, by name.
+/// [`export!`](crate::export) builds one; authors rarely need it directly.
 #[derive(Default)]
 pub struct Registry {
     orchestrators: BTreeMap<String, OrchestratorFn>,
     activities: BTreeMap<String, ActivityFn>,
+    /// By lowercased name (entity names are case-insensitive): the name as registered, and
+    /// the entity.
+    entities: BTreeMap<String, (String, EntityFn)>,
 }
 
 impl Registry {
@@ -95,9 +100,30 @@ impl Registry {
         self
     }
 
+    /// Registers an entity. Entity names are case-insensitive.
+    ///
+    /// # Panics
+    ///
+    /// If a function of that name, in any case, is already registered.
+    pub fn entity<S>(&mut self, name: &str, handler: impl EntityHandler<S>) -> &mut Self {
+        let key = name.to_lowercase();
+        let taken = self.orchestrators.keys().chain(self.activities.keys());
+        assert!(
+            !self.entities.contains_key(&key) && taken.clone().all(|other| other.to_lowercase() != key),
+            "durable function '{name}' is registered twice"
+        );
+        let run: EntityFn = Arc::new(move |id: &EntityId, state: Option<&str>, operation: &Operation| {
+            handler.run(id, state, operation)
+        });
+        self.entities.insert(key, (name.to_owned(), run));
+        self
+    }
+
     fn check_unique(&self, name: &str) {
         assert!(
-            !self.orchestrators.contains_key(name) && !self.activities.contains_key(name),
+            !self.orchestrators.contains_key(name)
+                && !self.activities.contains_key(name)
+                && !self.entities.contains_key(&name.to_lowercase()),
             "durable function '{name}' is registered twice"
         );
     }
@@ -106,7 +132,7 @@ impl Registry {
         self.orchestrators.get(name).cloned()
     }
 
-    /// Every function, orchestrators first, each kind sorted by name.
+    /// Every function: orchestrators, activities, entities, each kind sorted by name.
     pub(crate) fn functions(&self) -> Vec<FunctionInfo> {
         let orchestrators = self.orchestrators.keys().map(|name| FunctionInfo {
             name: name.clone(),
@@ -116,7 +142,22 @@ impl Registry {
             name: name.clone(),
             kind: FunctionKind::Activity,
         });
-        orchestrators.chain(activities).collect()
+        let entities = self.entities.values().map(|(name, _)| FunctionInfo {
+            name: name.clone(),
+            kind: FunctionKind::Entity,
+        });
+        orchestrators.chain(activities).chain(entities).collect()
+    }
+
+    /// Runs a batch of operations on entity `id`.
+    pub(crate) fn run_entity(
+        &self,
+        id: types::EntityId,
+        state: Option<String>,
+        operations: Vec<Operation>,
+    ) -> BatchResult {
+        let entity = self.entities.get(&id.name.to_lowercase()).map(|(_, entity)| entity);
+        run_batch(entity, id, state, operations)
     }
 
     /// Runs activity `name`.
@@ -142,6 +183,10 @@ impl std::fmt::Debug for Registry {
         f.debug_struct("Registry")
             .field("orchestrators", &self.orchestrators.keys())
             .field("activities", &self.activities.keys())
+            .field(
+                "entities",
+                &self.entities.values().map(|(name, _)| name).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -149,7 +194,7 @@ impl std::fmt::Debug for Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ActivityContext;
+    use crate::{ActivityContext, EntityContext};
 
     fn context() -> types::ActivityContext {
         types::ActivityContext {
@@ -172,8 +217,15 @@ mod tests {
             })
             .activity("Fail", || {
                 Err::<(), _>(Error::new("Boom", "always").with_details("why"))
-            });
+            })
+            .entity("Counter", counter);
         registry
+    }
+
+    fn counter(ctx: &mut EntityContext<i64>) -> Result<(), Error> {
+        *ctx.state_mut() += ctx.get_input::<i64>()?;
+        ctx.set_result(ctx.state());
+        Ok(())
     }
 
     #[test]
@@ -186,6 +238,7 @@ mod tests {
                 ("Double".to_owned(), FunctionKind::Activity),
                 ("Fail".to_owned(), FunctionKind::Activity),
                 ("WhoAmI".to_owned(), FunctionKind::Activity),
+                ("Counter".to_owned(), FunctionKind::Entity),
             ]
         );
     }
@@ -226,5 +279,36 @@ mod tests {
     #[should_panic(expected = "registered twice")]
     fn registering_a_name_twice_panics() {
         registry().activity("Orchestrate", || Ok::<_, Error>(()));
+    }
+
+    #[test]
+    #[should_panic(expected = "registered twice")]
+    fn registering_an_entity_name_twice_in_another_case_panics() {
+        registry().entity("COUNTER", counter);
+    }
+
+    #[test]
+    fn entities_are_found_by_name_in_any_case_and_unknown_ones_fail_every_operation() {
+        let registry = registry();
+        let operation = |input: &str| Operation {
+            name: "add".to_owned(),
+            input: Some(input.to_owned()),
+        };
+        let id = |name: &str| types::EntityId {
+            name: name.to_owned(),
+            key: "k".to_owned(),
+        };
+        let batch = registry.run_entity(
+            id("counter"),
+            Some("1".to_owned()),
+            vec![operation("2"), operation("3")],
+        );
+        assert_eq!(batch.results, [Ok(Some("3".to_owned())), Ok(Some("6".to_owned()))]);
+        assert_eq!(batch.state.as_deref(), Some("6"));
+        let batch = registry.run_entity(id("cOuNtEr"), None, vec![operation("2")]);
+        assert_eq!(batch.state.as_deref(), Some("2"));
+        let batch = registry.run_entity(id("Double"), None, vec![operation("2")]);
+        assert_eq!(batch.results[0].as_ref().unwrap_err().error_type, "EntityNotFound");
+        assert_eq!(batch.state, None);
     }
 }

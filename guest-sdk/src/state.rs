@@ -23,8 +23,8 @@ use crate::bindings::types::{Action, ActionKind, CarriedEvent, FailureDetails};
 use crate::error::Error;
 use crate::time::Micros;
 
-/// What a completed activity, sub-orchestration or timer reported: its JSON result, or
-/// why it failed. A timer completes with `Ok(None)`.
+/// What a completed activity, sub-orchestration, entity call, timer or entity lock reported:
+/// its JSON result, or why it failed. A timer and a lock complete with `Ok(None)`.
 pub(crate) type Outcome = Result<Option<String>, FailureDetails>;
 
 /// The kind of action a pending sequence number belongs to; a completion of another kind
@@ -34,6 +34,10 @@ pub(crate) enum PendingKind {
     Activity,
     SubOrchestration,
     Timer,
+    /// A call-entity action, completed by entity-operation-completed or -failed.
+    Entity,
+    /// A lock-entities action, completed by entity-lock-granted.
+    Lock,
 }
 
 struct PendingTask {
@@ -70,6 +74,8 @@ pub(crate) struct State {
     /// executor fails the orchestration with it after the current poll.
     pub(crate) fatal: Option<Error>,
     pub(crate) guid_counter: u64,
+    /// Whether the orchestration requested entity locks it has not released yet.
+    pub(crate) lock_held: bool,
     next_sequence: i32,
     actions: Vec<Action>,
     pending: BTreeMap<i32, PendingTask>,
@@ -92,6 +98,7 @@ impl State {
             continue_as_new: None,
             fatal: None,
             guid_counter: 0,
+            lock_held: false,
             next_sequence: 0,
             actions: Vec::new(),
             pending: BTreeMap::new(),

@@ -15,7 +15,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::history::Timestamp;
 use crate::runtime::{Apps, Orchestrations};
-use crate::store::{ActivityWorkItem, Notices, Store, StoreError, TimerItem, TimerKey, Write, WriteResult};
+use crate::store::{
+    ActivityWorkItem, Notices, Store, StoreError, TimerItem, TimerKey, Write, WriteResult, is_entity_key,
+};
 use crate::wasm::WasmRuntime;
 
 /// How many writes one transaction takes at most.
@@ -264,14 +266,25 @@ async fn run_orchestration_worker(
         }
         let Some(instance_id) = queue.pop_front() else { continue };
         queued.remove(&instance_id);
-        match orchestrations.step(&instance_id).await {
+        let step = if is_entity_key(&instance_id) {
+            orchestrations
+                .entity_step(&instance_id)
+                .await
+                .map(|commit| commit.map(|commit| Write::Entity(Box::new(commit))))
+        } else {
+            orchestrations
+                .step(&instance_id)
+                .await
+                .map(|commit| commit.map(|commit| Write::Step(Box::new(commit))))
+        };
+        match step {
             Ok(None) => {}
-            Ok(Some(commit)) => {
+            Ok(Some(write)) => {
                 in_flight.insert(instance_id.clone());
                 let committer = committer.clone();
                 let done = inputs_tx.clone();
                 tokio::spawn(async move {
-                    let committed = match committer.commit(Write::Step(Box::new(commit))).await {
+                    let committed = match committer.commit(write).await {
                         Ok(Ok(_)) => true,
                         Ok(Err(_stale)) => false,
                         Err(error) => {

@@ -171,6 +171,57 @@ pub struct ParentInstance {
     pub task_scheduled_id: i32,
 }
 
+/// A durable entity: its name (lowercase; names are case-insensitive) and key.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct EntityId {
+    /// The entity's name, lowercased.
+    pub name: String,
+    /// The entity's key.
+    pub key: String,
+}
+
+impl EntityId {
+    /// An entity id; the name is lowercased.
+    pub fn new(name: &str, key: &str) -> Self {
+        EntityId {
+            name: name.to_lowercase(),
+            key: key.to_owned(),
+        }
+    }
+
+    /// The id under which the entity's inbox and row are stored: `@name@key`, as Durable
+    /// Functions names entity instances. Orchestration ids cannot start with `@`.
+    pub fn storage_key(&self) -> String {
+        format!("@{}@{}", self.name, self.key)
+    }
+
+    /// Parses a storage key made by [`EntityId::storage_key`].
+    pub fn from_storage_key(key: &str) -> Option<Self> {
+        let (name, key) = key.strip_prefix('@')?.split_once('@')?;
+        Some(EntityId {
+            name: name.to_owned(),
+            key: key.to_owned(),
+        })
+    }
+}
+
+impl fmt::Display for EntityId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.name, self.key)
+    }
+}
+
+/// The orchestration waiting for an entity's answer (a call or a lock).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntityCaller {
+    /// The orchestration instance.
+    pub instance_id: String,
+    /// Its execution.
+    pub execution_id: u64,
+    /// The sequence number of its call-entity or lock-entities action.
+    pub task_id: i32,
+}
+
 /// How an execution ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CompletionStatus {
@@ -254,6 +305,53 @@ pub enum EventKind {
         result: Option<String>,
         failure: Option<FailureDetails>,
     },
+    EntityOperationCalled {
+        entity: EntityId,
+        operation: String,
+        input: Option<String>,
+    },
+    EntityOperationSignaled {
+        entity: EntityId,
+        operation: String,
+        input: Option<String>,
+        scheduled_time: Option<Timestamp>,
+    },
+    EntityLockRequested {
+        entities: Vec<EntityId>,
+    },
+    EntityLockGranted {
+        task_scheduled_id: i32,
+    },
+    EntityUnlockSent {
+        entities: Vec<EntityId>,
+    },
+    EntityOperationCompleted {
+        task_scheduled_id: i32,
+        result: Option<String>,
+    },
+    EntityOperationFailed {
+        task_scheduled_id: i32,
+        failure: FailureDetails,
+    },
+    /// Host-only, in an entity's inbox: run an operation; `caller` waits for the result,
+    /// `sender` is the orchestration that sent it (for locks).
+    EntityOperation {
+        operation: String,
+        input: Option<String>,
+        caller: Option<EntityCaller>,
+        sender: Option<String>,
+    },
+    /// Host-only, in an entity's inbox: lock it for `owner`, then pass the request on to the
+    /// next of `entities` (sorted), or grant the lock when this is the last.
+    EntityLockRequest {
+        owner: EntityCaller,
+        entities: Vec<EntityId>,
+        position: usize,
+    },
+    /// Host-only, in an entity's inbox: `owner` releases its lock.
+    EntityUnlock {
+        owner: String,
+    },
 }
 
 impl EventKind {
@@ -278,6 +376,16 @@ impl EventKind {
             EventKind::ExecutionResumed { .. } => "ExecutionResumed",
             EventKind::ExecutionTerminated { .. } => "ExecutionTerminated",
             EventKind::ExecutionCompleted { .. } => "ExecutionCompleted",
+            EventKind::EntityOperationCalled { .. } => "EntityOperationCalled",
+            EventKind::EntityOperationSignaled { .. } => "EntityOperationSignaled",
+            EventKind::EntityLockRequested { .. } => "EntityLockRequested",
+            EventKind::EntityLockGranted { .. } => "EntityLockGranted",
+            EventKind::EntityUnlockSent { .. } => "EntityUnlockSent",
+            EventKind::EntityOperationCompleted { .. } => "EntityOperationCompleted",
+            EventKind::EntityOperationFailed { .. } => "EntityOperationFailed",
+            EventKind::EntityOperation { .. } => "EntityOperation",
+            EventKind::EntityLockRequest { .. } => "EntityLockRequest",
+            EventKind::EntityUnlock { .. } => "EntityUnlock",
         }
     }
 }
@@ -421,7 +529,52 @@ impl HistoryEvent {
                     put("Result", result);
                 }
             }
-            EventKind::OrchestratorStarted | EventKind::OrchestratorCompleted => {}
+            EventKind::EntityOperationCalled {
+                entity,
+                operation,
+                input,
+            }
+            | EventKind::EntityOperationSignaled {
+                entity,
+                operation,
+                input,
+                ..
+            } => {
+                put("EntityName", json!(entity.name));
+                put("EntityKey", json!(entity.key));
+                put("Operation", json!(operation));
+                if show_output {
+                    put("Input", json_or_null(input.as_deref()));
+                }
+            }
+            EventKind::EntityLockRequested { entities } | EventKind::EntityUnlockSent { entities } => {
+                put(
+                    "Entities",
+                    json!(entities.iter().map(EntityId::to_string).collect::<Vec<_>>()),
+                );
+            }
+            EventKind::EntityLockGranted { task_scheduled_id } => put("TaskScheduledId", json!(task_scheduled_id)),
+            EventKind::EntityOperationCompleted {
+                task_scheduled_id,
+                result,
+            } => {
+                put("TaskScheduledId", json!(task_scheduled_id));
+                if show_output {
+                    put("Result", json_or_null(result.as_deref()));
+                }
+            }
+            EventKind::EntityOperationFailed {
+                task_scheduled_id,
+                failure,
+            } => {
+                put("TaskScheduledId", json!(task_scheduled_id));
+                put("Reason", json!(failure.message));
+            }
+            EventKind::OrchestratorStarted
+            | EventKind::OrchestratorCompleted
+            | EventKind::EntityOperation { .. }
+            | EventKind::EntityLockRequest { .. }
+            | EventKind::EntityUnlock { .. } => {}
         }
         if let Some(schedule) = schedule {
             object.insert("ScheduledTime".into(), json!(schedule.timestamp.to_iso8601()));
@@ -479,6 +632,23 @@ pub enum ActionKind {
         input: Option<String>,
         carried_events: Vec<CarriedEvent>,
     },
+    CallEntity {
+        entity: EntityId,
+        operation: String,
+        input: Option<String>,
+    },
+    SignalEntity {
+        entity: EntityId,
+        operation: String,
+        input: Option<String>,
+        scheduled_time: Option<Timestamp>,
+    },
+    LockEntities {
+        entities: Vec<EntityId>,
+    },
+    UnlockEntities {
+        entities: Vec<EntityId>,
+    },
 }
 
 /// A decision of the orchestration, with its sequence number (-1 for terminal actions).
@@ -501,8 +671,71 @@ impl Action {
             ActionKind::Complete { .. } => "CompleteOrchestration".to_owned(),
             ActionKind::Fail { .. } => "FailOrchestration".to_owned(),
             ActionKind::ContinueAsNew { .. } => "ContinueAsNew".to_owned(),
+            ActionKind::CallEntity { entity, operation, .. } => format!("CallEntity '{operation}' on {entity}"),
+            ActionKind::SignalEntity { entity, operation, .. } => format!("SignalEntity '{operation}' to {entity}"),
+            ActionKind::LockEntities { entities } => format!("LockEntities {}", list_entities(entities)),
+            ActionKind::UnlockEntities { entities } => format!("UnlockEntities {}", list_entities(entities)),
         }
     }
+}
+
+/// `[a/1, b/2]`, for messages.
+pub fn list_entities(entities: &[EntityId]) -> String {
+    let names: Vec<String> = entities.iter().map(EntityId::to_string).collect();
+    format!("[{}]", names.join(", "))
+}
+
+/// The stored row of one entity.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EntityRecord {
+    /// The entity.
+    pub id: EntityId,
+    /// Its state (JSON); `None` once deleted.
+    pub state: Option<String>,
+    /// When it last ran an operation.
+    pub last_operation_time: Timestamp,
+    /// The orchestration holding its lock.
+    pub lock_owner: Option<EntityCaller>,
+}
+
+impl EntityRecord {
+    /// Encodes the record for the store.
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("entity records always serialize")
+    }
+
+    /// Decodes a record written by [`EntityRecord::encode`].
+    pub fn decode(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
+/// What an entity operation asked for (sent only if the operation succeeded).
+#[derive(Clone, Debug, PartialEq)]
+#[allow(missing_docs)] // The fields mirror the WIT records, documented there.
+pub enum EntityAction {
+    Signal {
+        entity: EntityId,
+        operation: String,
+        input: Option<String>,
+        scheduled_time: Option<Timestamp>,
+    },
+    StartOrchestration {
+        name: String,
+        instance_id: Option<String>,
+        input: Option<String>,
+    },
+}
+
+/// What an entity returned for a batch of operations.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EntityBatch {
+    /// One result per operation.
+    pub results: Vec<Result<Option<String>, FailureDetails>>,
+    /// The state after the batch; `None` deletes it.
+    pub state: Option<String>,
+    /// The actions of the successful operations.
+    pub actions: Vec<EntityAction>,
 }
 
 /// What an orchestration returned for one episode.

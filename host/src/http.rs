@@ -17,8 +17,8 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-use crate::client::{ClientError, DurableOrchestrationClient, InstanceQuery, PurgeFilter};
-use crate::history::{RuntimeStatus, Timestamp};
+use crate::client::{ClientError, DurableOrchestrationClient, EntityQuery, InstanceQuery, PurgeFilter};
+use crate::history::{EntityId, RuntimeStatus, Timestamp};
 
 /// The path prefixes the API answers under (Functions 2.x and 1.x).
 pub const PREFIXES: [&str; 2] = [
@@ -163,6 +163,16 @@ pub async fn handle(client: &DurableOrchestrationClient, request: ApiRequest) ->
             let instance_id = if id.is_empty() { None } else { Some(id.join("/")) };
             context.start(name, instance_id).await
         }
+        [entities, rest @ ..] if entities.eq_ignore_ascii_case("entities") => match (method.clone(), rest) {
+            (Method::GET, []) => context.list_entities(None).await,
+            (Method::GET, [name]) => context.list_entities(Some(name)).await,
+            (Method::GET, [name, key @ ..]) => context.read_entity(name, &key.join("/")).await,
+            (Method::POST, [name, key @ ..]) if !key.is_empty() => context.signal_entity(name, &key.join("/")).await,
+            (Method::POST, _) => Err(ApiError::BadRequest(
+                "signal an entity at entities/{entityName}/{entityKey}".into(),
+            )),
+            _ => return method_not_allowed(method),
+        },
         [instances] if instances.eq_ignore_ascii_case("instances") => match *method {
             Method::GET => context.list().await,
             Method::DELETE => context.purge_by().await,
@@ -313,17 +323,7 @@ impl Context<'_> {
     }
 
     async fn list(&self) -> Result<Response<Full<Bytes>>, ApiError> {
-        let top = match self.query.get("top") {
-            None | Some("") => Some(DEFAULT_PAGE_SIZE),
-            Some(text) => match text.trim().parse::<usize>() {
-                Ok(top) if top > 0 => Some(top),
-                _ => {
-                    return Err(ApiError::BadRequest(format!(
-                        "top must be a positive integer, not {text:?}"
-                    )));
-                }
-            },
-        };
+        let top = Some(self.top()?);
         let query = InstanceQuery {
             created_time_from: self.query.timestamp("createdTimeFrom")?,
             created_time_to: self.query.timestamp("createdTimeTo")?,
@@ -348,6 +348,62 @@ impl Context<'_> {
             );
         }
         Ok(response)
+    }
+
+    async fn signal_entity(&self, name: &str, key: &str) -> Result<Response<Full<Bytes>>, ApiError> {
+        let operation = self.query.get("op").unwrap_or_default().to_owned();
+        let input = self.body_text()?;
+        self.client
+            .signal_entity(&EntityId::new(name, key), &operation, input)
+            .await?;
+        Ok(empty_response(StatusCode::ACCEPTED))
+    }
+
+    async fn read_entity(&self, name: &str, key: &str) -> Result<Response<Full<Bytes>>, ApiError> {
+        match self.client.read_entity_state(&EntityId::new(name, key)).await? {
+            Some(entity) => Ok(json_response(StatusCode::OK, &entity.state)),
+            None => Ok(error_response(
+                StatusCode::NOT_FOUND,
+                "ArgumentException",
+                &format!("no entity {name}/{key}"),
+            )),
+        }
+    }
+
+    async fn list_entities(&self, name: Option<&str>) -> Result<Response<Full<Bytes>>, ApiError> {
+        let fetch_state = self.query.flag("fetchState")?.unwrap_or(false);
+        let query = EntityQuery {
+            name: name.map(str::to_owned),
+            last_operation_time_from: self.query.timestamp("lastOperationTimeFrom")?,
+            last_operation_time_to: self.query.timestamp("lastOperationTimeTo")?,
+            fetch_state,
+            top: Some(self.top()?),
+            continuation_token: self.continuation_token.map(str::to_owned),
+        };
+        let page = self.client.list_entities(&query).await?;
+        let body = Value::Array(page.entities.iter().map(|entity| entity.to_json(fetch_state)).collect());
+        let mut response = json_response(StatusCode::OK, &body);
+        if let Some(token) = page.continuation_token {
+            set_header(
+                &mut response,
+                hyper::header::HeaderName::from_static(CONTINUATION_HEADER),
+                &token,
+            );
+        }
+        Ok(response)
+    }
+
+    /// `top`: a positive page size, 100 when absent.
+    fn top(&self) -> Result<usize, ApiError> {
+        match self.query.get("top") {
+            None | Some("") => Ok(DEFAULT_PAGE_SIZE),
+            Some(text) => match text.trim().parse::<usize>() {
+                Ok(top) if top > 0 => Ok(top),
+                _ => Err(ApiError::BadRequest(format!(
+                    "top must be a positive integer, not {text:?}"
+                ))),
+            },
+        }
     }
 
     async fn purge(&self, id: &str) -> Result<Response<Full<Bytes>>, ApiError> {
@@ -524,6 +580,7 @@ fn client_error_response(error: &ClientError) -> Response<Full<Bytes>> {
         ClientError::Gone { .. } => (StatusCode::GONE, "InvalidOperationException"),
         ClientError::AlreadyExists { .. } => (StatusCode::CONFLICT, "InvalidOperationException"),
         ClientError::InvalidQuery(_) => (StatusCode::BAD_REQUEST, "ArgumentException"),
+        ClientError::UnknownEntity(_) => (StatusCode::NOT_FOUND, "ArgumentException"),
         ClientError::Rejected { status, .. } => (
             StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY),
             "Exception",

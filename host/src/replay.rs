@@ -16,8 +16,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::history::{
-    Action, ActionKind, CarriedEvent, CompletionStatus, EpisodeResult, EventKind, FailureDetails, HistoryEvent,
-    Message, ParentInstance, RuntimeStatus, Timestamp,
+    Action, ActionKind, CarriedEvent, CompletionStatus, EntityId, EpisodeResult, EventKind, FailureDetails,
+    HistoryEvent, Message, ParentInstance, RuntimeStatus, Timestamp,
 };
 
 /// A task the orchestration is waiting for.
@@ -29,6 +29,10 @@ pub enum PendingTask {
     Timer,
     /// A sub-orchestration, by name.
     SubOrchestration(String),
+    /// An entity operation call.
+    EntityCall(EntityId),
+    /// A lock request on these entities.
+    EntityLock(Vec<EntityId>),
 }
 
 /// What replay knows about one execution, folded from its history event by event.
@@ -55,6 +59,8 @@ pub struct ExecutionState {
     pub pending: BTreeMap<i32, PendingTask>,
     /// Number of events in the history.
     pub history_len: usize,
+    /// Entities whose locks this execution holds (granted, not yet released).
+    pub locks_held: Vec<EntityId>,
 }
 
 impl ExecutionState {
@@ -95,9 +101,34 @@ impl ExecutionState {
             } => {
                 self.pending.remove(task_scheduled_id);
             }
+            EventKind::EntityOperationCalled { entity, .. } => {
+                self.schedule(event.event_id, PendingTask::EntityCall(entity.clone()))
+            }
+            EventKind::EntityLockRequested { entities } => {
+                self.schedule(event.event_id, PendingTask::EntityLock(entities.clone()))
+            }
+            EventKind::EntityOperationSignaled { .. } => {
+                self.next_action_id = self.next_action_id.max(event.event_id + 1)
+            }
+            EventKind::EntityUnlockSent { .. } => {
+                self.next_action_id = self.next_action_id.max(event.event_id + 1);
+                self.locks_held.clear();
+            }
+            EventKind::EntityLockGranted { task_scheduled_id } => {
+                if let Some(PendingTask::EntityLock(entities)) = self.pending.remove(task_scheduled_id) {
+                    self.locks_held = entities;
+                }
+            }
+            EventKind::EntityOperationCompleted { task_scheduled_id, .. }
+            | EventKind::EntityOperationFailed { task_scheduled_id, .. } => {
+                self.pending.remove(task_scheduled_id);
+            }
             EventKind::ExecutionSuspended { .. } => self.suspended = true,
             EventKind::ExecutionResumed { .. } => self.suspended = false,
             EventKind::ExecutionCompleted { .. } => self.finished = true,
+            EventKind::EntityOperation { .. }
+            | EventKind::EntityLockRequest { .. }
+            | EventKind::EntityUnlock { .. } => {}
             EventKind::OrchestratorStarted
             | EventKind::OrchestratorCompleted
             | EventKind::EventRaised { .. }
@@ -125,8 +156,28 @@ impl ExecutionState {
                     Some(PendingTask::SubOrchestration(_))
                 )
             }
+            EventKind::EntityOperationCompleted { task_scheduled_id, .. }
+            | EventKind::EntityOperationFailed { task_scheduled_id, .. } => {
+                matches!(self.pending.get(task_scheduled_id), Some(PendingTask::EntityCall(_)))
+            }
+            EventKind::EntityLockGranted { task_scheduled_id } => {
+                matches!(self.pending.get(task_scheduled_id), Some(PendingTask::EntityLock(_)))
+            }
             _ => false,
         }
+    }
+
+    /// Every entity this execution holds or has asked to lock: released when it ends.
+    pub fn entities_to_unlock(&self) -> Vec<EntityId> {
+        let mut entities = self.locks_held.clone();
+        for task in self.pending.values() {
+            if let PendingTask::EntityLock(requested) = task {
+                entities.extend(requested.iter().cloned());
+            }
+        }
+        entities.sort();
+        entities.dedup();
+        entities
     }
 }
 
@@ -139,6 +190,10 @@ pub fn is_action_event(kind: &EventKind) -> bool {
             | EventKind::TimerCreated { .. }
             | EventKind::SubOrchestrationInstanceCreated { .. }
             | EventKind::EventSent { .. }
+            | EventKind::EntityOperationCalled { .. }
+            | EventKind::EntityOperationSignaled { .. }
+            | EventKind::EntityLockRequested { .. }
+            | EventKind::EntityUnlockSent { .. }
             | EventKind::ExecutionCompleted {
                 status: CompletionStatus::Completed | CompletionStatus::Failed,
                 ..
@@ -231,6 +286,18 @@ fn describe_event(event: &HistoryEvent) -> String {
         EventKind::SubOrchestrationInstanceCreated { name, .. } => format!("SubOrchestrationInstanceCreated '{name}'"),
         EventKind::EventSent { instance_id, name, .. } => format!("EventSent '{name}' to '{instance_id}'"),
         EventKind::ExecutionCompleted { status, .. } => format!("ExecutionCompleted ({status:?})"),
+        EventKind::EntityOperationCalled { entity, operation, .. } => {
+            format!("EntityOperationCalled '{operation}' on {entity}")
+        }
+        EventKind::EntityOperationSignaled { entity, operation, .. } => {
+            format!("EntityOperationSignaled '{operation}' to {entity}")
+        }
+        EventKind::EntityLockRequested { entities } => {
+            format!("EntityLockRequested {}", crate::history::list_entities(entities))
+        }
+        EventKind::EntityUnlockSent { entities } => {
+            format!("EntityUnlockSent {}", crate::history::list_entities(entities))
+        }
         other => other.type_name().to_owned(),
     };
     if event.event_id >= 0 {
@@ -291,6 +358,32 @@ fn action_matches(recorded: &HistoryEvent, returned: &Action) -> bool {
             },
             ActionKind::Fail { .. },
         ) => true,
+        (
+            EventKind::EntityOperationCalled {
+                entity: a,
+                operation: x,
+                ..
+            },
+            ActionKind::CallEntity {
+                entity: b,
+                operation: y,
+                ..
+            },
+        )
+        | (
+            EventKind::EntityOperationSignaled {
+                entity: a,
+                operation: x,
+                ..
+            },
+            ActionKind::SignalEntity {
+                entity: b,
+                operation: y,
+                ..
+            },
+        ) => a == b && x == y,
+        (EventKind::EntityLockRequested { entities: a }, ActionKind::LockEntities { entities: b })
+        | (EventKind::EntityUnlockSent { entities: a }, ActionKind::UnlockEntities { entities: b }) => a == b,
         _ => false,
     }
 }
@@ -420,7 +513,14 @@ pub fn triage(state: &ExecutionState, execution_id: u64, messages: &[Message]) -
                 | EventKind::SubOrchestrationInstanceFailed {
                     task_scheduled_id: id, ..
                 }
-                | EventKind::TimerFired { timer_id: id, .. } => {
+                | EventKind::TimerFired { timer_id: id, .. }
+                | EventKind::EntityOperationCompleted {
+                    task_scheduled_id: id, ..
+                }
+                | EventKind::EntityOperationFailed {
+                    task_scheduled_id: id, ..
+                }
+                | EventKind::EntityLockGranted { task_scheduled_id: id } => {
                     let fresh = state.completes_pending(kind) && !seen_completions.contains(id);
                     seen_completions.push(*id);
                     fresh
@@ -452,6 +552,40 @@ pub fn triage(state: &ExecutionState, execution_id: u64, messages: &[Message]) -
 /// A change the runtime must make outside the instance's own history.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Effect {
+    /// Send an operation to an entity; the result comes back to this task.
+    CallEntity {
+        /// The task's sequence number.
+        task_id: i32,
+        /// The entity.
+        entity: EntityId,
+        /// The operation.
+        operation: String,
+        /// Its input.
+        input: Option<String>,
+    },
+    /// Send an operation to an entity, one-way, now or at `scheduled_time`.
+    SignalEntity {
+        /// The entity.
+        entity: EntityId,
+        /// The operation.
+        operation: String,
+        /// Its input.
+        input: Option<String>,
+        /// When to deliver it; `None` for now.
+        scheduled_time: Option<Timestamp>,
+    },
+    /// Ask for the locks of `entities` (sorted), acquired one after the other.
+    LockEntities {
+        /// The task's sequence number.
+        task_id: i32,
+        /// The entities, sorted and without duplicates.
+        entities: Vec<EntityId>,
+    },
+    /// Release locks.
+    UnlockEntities {
+        /// The entities.
+        entities: Vec<EntityId>,
+    },
     /// Queue an activity work item.
     ScheduleActivity {
         /// The task's sequence number.
@@ -667,8 +801,65 @@ pub fn finish_episode(
             }
             ActionKind::ContinueAsNew { input, carried_events } => {
                 outcome.status = RuntimeStatus::ContinuedAsNew;
+                release_locks(&mut outcome, state);
                 outcome.effects.push(Effect::ContinueAsNew { input, carried_events });
                 break;
+            }
+            ActionKind::CallEntity {
+                entity,
+                operation,
+                input,
+            } => {
+                outcome.new_history.push(scheduled(EventKind::EntityOperationCalled {
+                    entity: entity.clone(),
+                    operation: operation.clone(),
+                    input: input.clone(),
+                }));
+                outcome.effects.push(Effect::CallEntity {
+                    task_id: id,
+                    entity,
+                    operation,
+                    input,
+                });
+            }
+            ActionKind::SignalEntity {
+                entity,
+                operation,
+                input,
+                scheduled_time,
+            } => {
+                outcome.new_history.push(scheduled(EventKind::EntityOperationSignaled {
+                    entity: entity.clone(),
+                    operation: operation.clone(),
+                    input: input.clone(),
+                    scheduled_time,
+                }));
+                outcome.effects.push(Effect::SignalEntity {
+                    entity,
+                    operation,
+                    input,
+                    scheduled_time,
+                });
+            }
+            ActionKind::LockEntities { mut entities } => {
+                entities.sort();
+                entities.dedup();
+                if entities.is_empty() || !state.locks_held.is_empty() {
+                    return Err(ReplayError::InvalidAction(format!(
+                        "LockEntities {} (a critical section needs at least one entity and cannot be nested)",
+                        crate::history::list_entities(&entities)
+                    )));
+                }
+                outcome.new_history.push(scheduled(EventKind::EntityLockRequested {
+                    entities: entities.clone(),
+                }));
+                outcome.effects.push(Effect::LockEntities { task_id: id, entities });
+            }
+            ActionKind::UnlockEntities { entities } => {
+                outcome.new_history.push(scheduled(EventKind::EntityUnlockSent {
+                    entities: entities.clone(),
+                }));
+                outcome.effects.push(Effect::UnlockEntities { entities });
             }
         }
     }
@@ -711,9 +902,30 @@ fn complete(
             event,
         });
     }
+    release_locks(outcome, state);
     outcome.status = status.into();
     outcome.output = result;
     outcome.failure = failure;
+}
+
+/// When an execution ends, every lock it holds or asked for is released (an unlock from a
+/// non-owner is ignored by the entity, so releasing too much is harmless).
+fn release_locks(outcome: &mut EpisodeOutcome, state: &ExecutionState) {
+    let mut entities = state.entities_to_unlock();
+    for effect in &outcome.effects {
+        match effect {
+            Effect::LockEntities {
+                entities: requested, ..
+            } => entities.extend(requested.iter().cloned()),
+            Effect::UnlockEntities { entities: released } => entities.retain(|entity| !released.contains(entity)),
+            _ => {}
+        }
+    }
+    entities.sort();
+    entities.dedup();
+    if !entities.is_empty() {
+        outcome.effects.push(Effect::UnlockEntities { entities });
+    }
 }
 
 /// The outcome of an episode that ends the execution without the orchestrator deciding:

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use wasmtime::component::ResourceAny;
 
 use crate::history::{
-    EpisodeResult, EventKind, FailureDetails, HistoryEvent, InstanceRecord, Message, ParentInstance, RuntimeStatus,
-    Timestamp,
+    EntityAction, EntityCaller, EntityId, EntityRecord, EpisodeResult, EventKind, FailureDetails, HistoryEvent,
+    InstanceRecord, Message, ParentInstance, RuntimeStatus, Timestamp,
 };
 use crate::replay::{self, Disposition, Effect, EpisodeOutcome, ExecutionState};
-use crate::store::{ActivityWorkItem, ChildStart, StepCommit, Store, StoreError, TimerItem};
+use crate::store::{ActivityWorkItem, ChildStart, EntityCommit, StepCommit, Store, StoreError, TimerItem};
 use crate::wasm::{App, FunctionKind, GuestTrap, OrchestratorHost, WasmRuntime};
 
 /// How many inbox messages one step takes at most.
@@ -21,20 +21,28 @@ const INBOX_BATCH: usize = 1_000;
 pub struct Apps {
     apps: Vec<Arc<App>>,
     functions: HashMap<String, (usize, FunctionKind)>,
+    /// Entities by lowercased name: entity names are case-insensitive.
+    entities: HashMap<String, usize>,
 }
 
 impl Apps {
     /// Indexes the functions of `apps`; a name exported twice resolves to the first app.
     pub fn new(apps: Vec<App>) -> Self {
         let mut functions = HashMap::new();
+        let mut entities = HashMap::new();
         for (index, app) in apps.iter().enumerate() {
             for (name, kind) in &app.functions {
-                functions.entry(name.clone()).or_insert((index, *kind));
+                if *kind == FunctionKind::Entity {
+                    entities.entry(name.to_lowercase()).or_insert(index);
+                } else {
+                    functions.entry(name.clone()).or_insert((index, *kind));
+                }
             }
         }
         Apps {
             apps: apps.into_iter().map(Arc::new).collect(),
             functions,
+            entities,
         }
     }
 
@@ -44,6 +52,11 @@ impl Apps {
             Some(&(index, found)) if found == kind => Some((index, &self.apps[index])),
             _ => None,
         }
+    }
+
+    /// The index of the app exporting entity `name` (any case).
+    pub fn find_entity(&self, name: &str) -> Option<usize> {
+        self.entities.get(&name.to_lowercase()).copied()
     }
 
     /// Every loaded app.
@@ -226,6 +239,206 @@ impl Orchestrations {
         Ok(Some(commit))
     }
 
+    /// Runs one batch of an entity's inbox: operations one at a time in arrival order, with
+    /// lock requests and releases applied on the way. `None` when nothing can run now (the
+    /// entity is locked by an orchestration that has not sent anything yet).
+    pub async fn entity_step(&mut self, entity_key: &str) -> Result<Option<EntityCommit>, StoreError> {
+        let Some(entity) = EntityId::from_storage_key(entity_key) else {
+            return Ok(None);
+        };
+        let (record, messages) = self.store.entity_and_inbox(entity_key, INBOX_BATCH)?;
+        if messages.is_empty() {
+            return Ok(None);
+        }
+        let now = Timestamp::now();
+        let mut lock_owner = record.as_ref().and_then(|record| record.lock_owner.clone());
+        let mut consumed = Vec::new();
+        let mut operations: Vec<(String, Option<String>, Option<EntityCaller>)> = Vec::new();
+        let mut messages_out: Vec<(String, Message)> = Vec::new();
+        let mut deferred = false;
+        for (key, message) in messages {
+            match message.event.kind {
+                EventKind::EntityOperation {
+                    operation,
+                    input,
+                    caller,
+                    sender,
+                } => {
+                    if let Some(owner) = &lock_owner
+                        && sender.as_deref() != Some(owner.instance_id.as_str())
+                    {
+                        deferred = true;
+                        continue;
+                    }
+                    consumed.push(key);
+                    operations.push((operation, input, caller));
+                }
+                EventKind::EntityLockRequest {
+                    owner,
+                    entities,
+                    position,
+                } => match &lock_owner {
+                    Some(current) if *current != owner => deferred = true,
+                    Some(_) => consumed.push(key),
+                    None => {
+                        consumed.push(key);
+                        // A lock for an orchestration that has ended would never be released.
+                        if self.is_running(&owner)? {
+                            messages_out.push(pass_lock_on(&owner, entities, position, now));
+                            lock_owner = Some(owner);
+                        }
+                    }
+                },
+                EventKind::EntityUnlock { owner } => {
+                    consumed.push(key);
+                    if lock_owner.as_ref().is_some_and(|current| current.instance_id == owner) {
+                        lock_owner = None;
+                        if deferred {
+                            // What waited for this release goes first, in the next batch.
+                            break;
+                        }
+                    }
+                }
+                _ => consumed.push(key),
+            }
+        }
+        if consumed.is_empty() {
+            return Ok(None);
+        }
+
+        let mut state = record.as_ref().and_then(|record| record.state.clone());
+        let mut last_operation_time = record.as_ref().map_or(now, |record| record.last_operation_time);
+        let mut timers = Vec::new();
+        let mut starts = Vec::new();
+        if !operations.is_empty() {
+            last_operation_time = now;
+            let batch: Vec<(String, Option<String>)> = operations
+                .iter()
+                .map(|(operation, input, _)| (operation.clone(), input.clone()))
+                .collect();
+            let results = match self.run_entity_batch(&entity, state.as_ref(), &batch).await {
+                Ok(outcome) => {
+                    state = outcome.state;
+                    for action in outcome.actions {
+                        match action {
+                            EntityAction::Signal {
+                                entity: target,
+                                operation,
+                                input,
+                                scheduled_time,
+                            } => {
+                                let event = EventKind::EntityOperation {
+                                    operation,
+                                    input,
+                                    caller: None,
+                                    sender: None,
+                                };
+                                let message = Message {
+                                    execution_id: None,
+                                    event: HistoryEvent::new(now, event),
+                                };
+                                push_signal(&mut messages_out, &mut timers, &target, message, scheduled_time, now);
+                            }
+                            EntityAction::StartOrchestration {
+                                name,
+                                instance_id,
+                                input,
+                            } => {
+                                let id = instance_id.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+                                starts.push(new_instance(&self.store, &id, &name, input, None, now));
+                            }
+                        }
+                    }
+                    outcome.results
+                }
+                Err(failure) => vec![Err(failure); batch.len()],
+            };
+            let mut results = results.into_iter();
+            for (operation, _, caller) in operations {
+                let result = results.next().unwrap_or_else(|| {
+                    Err(FailureDetails::host(
+                        "EntityError",
+                        format!("the entity returned no result for '{operation}'"),
+                    ))
+                });
+                let Some(caller) = caller else { continue };
+                let task_scheduled_id = caller.task_id;
+                let event = match result {
+                    Ok(result) => EventKind::EntityOperationCompleted {
+                        task_scheduled_id,
+                        result,
+                    },
+                    Err(failure) => EventKind::EntityOperationFailed {
+                        task_scheduled_id,
+                        failure,
+                    },
+                };
+                let message = Message {
+                    execution_id: Some(caller.execution_id),
+                    event: HistoryEvent::new(now, event),
+                };
+                messages_out.push((caller.instance_id, message));
+            }
+        }
+        let record = if state.is_none() && lock_owner.is_none() {
+            // No state and no lock: the entity is deleted implicitly.
+            None
+        } else {
+            Some(EntityRecord {
+                id: entity,
+                state,
+                last_operation_time,
+                lock_owner,
+            })
+        };
+        Ok(Some(EntityCommit {
+            entity_key: entity_key.to_owned(),
+            consumed,
+            record,
+            messages: messages_out,
+            timers,
+            starts,
+        }))
+    }
+
+    fn is_running(&self, owner: &EntityCaller) -> Result<bool, StoreError> {
+        Ok(self
+            .store
+            .instance(&owner.instance_id)?
+            .is_some_and(|record| record.execution_id == owner.execution_id && !record.runtime_status.is_terminal()))
+    }
+
+    async fn run_entity_batch(
+        &mut self,
+        entity: &EntityId,
+        state: Option<&String>,
+        operations: &[(String, Option<String>)],
+    ) -> Result<crate::history::EntityBatch, FailureDetails> {
+        let Some(app_index) = self.apps.find_entity(&entity.name) else {
+            return Err(FailureDetails::host(
+                "EntityNotFound",
+                format!("no loaded app exports an entity named '{}'", entity.name),
+            ));
+        };
+        self.ensure_host(app_index).await?;
+        let host = self.hosts[app_index].host.as_mut().expect("ensured above");
+        match host.run_entity(entity, state, operations).await {
+            Ok(batch) => Ok(batch),
+            Err(trap) => Err(self.poison(app_index, trap)),
+        }
+    }
+
+    async fn ensure_host(&mut self, app_index: usize) -> Result<(), FailureDetails> {
+        if self.hosts[app_index].host.is_none() {
+            let app = self.apps.all()[app_index].clone();
+            match self.wasm.orchestrator_host(&app).await {
+                Ok(host) => self.hosts[app_index].host = Some(host),
+                Err(trap) => return Err(FailureDetails::host("OrchestratorTrapped", trap.message)),
+            }
+        }
+        Ok(())
+    }
+
     fn is_current(&self, live: &Live) -> bool {
         self.hosts[live.app].generation == live.generation && self.hosts[live.app].host.is_some()
     }
@@ -278,13 +491,7 @@ impl Orchestrations {
         state: ExecutionState,
         history: &[HistoryEvent],
     ) -> Result<Live, FailureDetails> {
-        if self.hosts[app_index].host.is_none() {
-            let app = self.apps.all()[app_index].clone();
-            match self.wasm.orchestrator_host(&app).await {
-                Ok(host) => self.hosts[app_index].host = Some(host),
-                Err(trap) => return Err(FailureDetails::host("OrchestratorTrapped", trap.message)),
-            }
-        }
+        self.ensure_host(app_index).await?;
         let generation = self.hosts[app_index].generation;
         let host = self.hosts[app_index].host.as_mut().expect("created above");
         let resource = match host.create(name, instance_id).await {
@@ -396,6 +603,90 @@ impl Orchestrations {
         };
         for effect in outcome.effects {
             match effect {
+                Effect::CallEntity {
+                    task_id,
+                    entity,
+                    operation,
+                    input,
+                } => {
+                    let caller = EntityCaller {
+                        instance_id: instance_id.clone(),
+                        execution_id: record.execution_id,
+                        task_id,
+                    };
+                    let event = EventKind::EntityOperation {
+                        operation,
+                        input,
+                        caller: Some(caller),
+                        sender: Some(instance_id.clone()),
+                    };
+                    commit.messages.push((
+                        entity.storage_key(),
+                        Message {
+                            execution_id: None,
+                            event: HistoryEvent::new(now, event),
+                        },
+                    ));
+                }
+                Effect::SignalEntity {
+                    entity,
+                    operation,
+                    input,
+                    scheduled_time,
+                } => {
+                    let event = EventKind::EntityOperation {
+                        operation,
+                        input,
+                        caller: None,
+                        sender: Some(instance_id.clone()),
+                    };
+                    let message = Message {
+                        execution_id: None,
+                        event: HistoryEvent::new(now, event),
+                    };
+                    push_signal(
+                        &mut commit.messages,
+                        &mut commit.timers,
+                        &entity,
+                        message,
+                        scheduled_time,
+                        now,
+                    );
+                }
+                Effect::LockEntities { task_id, entities } => {
+                    let owner = EntityCaller {
+                        instance_id: instance_id.clone(),
+                        execution_id: record.execution_id,
+                        task_id,
+                    };
+                    let first = entities[0].storage_key();
+                    let event = EventKind::EntityLockRequest {
+                        owner,
+                        entities,
+                        position: 0,
+                    };
+                    commit.messages.push((
+                        first,
+                        Message {
+                            execution_id: None,
+                            event: HistoryEvent::new(now, event),
+                        },
+                    ));
+                }
+                Effect::UnlockEntities { entities } => {
+                    for entity in entities {
+                        let event = EventKind::EntityUnlock {
+                            owner: instance_id.clone(),
+                        };
+                        commit.messages.push((
+                            entity.storage_key(),
+                            Message {
+                                execution_id: None,
+                                event: HistoryEvent::new(now, event),
+                            },
+                        ));
+                    }
+                }
                 Effect::ScheduleActivity { task_id, name, input } => commit.activities.push(ActivityWorkItem {
                     instance_id: instance_id.clone(),
                     execution_id: record.execution_id,
@@ -408,6 +699,7 @@ impl Orchestrations {
                     execution_id: record.execution_id,
                     timer_id,
                     fire_at,
+                    message: None,
                 }),
                 Effect::StartSubOrchestration {
                     task_id,
@@ -607,4 +899,58 @@ fn state_with_started(state: &ExecutionState, accepted: &[HistoryEvent]) -> Exec
         }
     }
     state
+}
+
+/// Queues a signal to an entity now, or as a timer when it is scheduled for later.
+fn push_signal(
+    messages: &mut Vec<(String, Message)>,
+    timers: &mut Vec<TimerItem>,
+    entity: &EntityId,
+    message: Message,
+    scheduled_time: Option<Timestamp>,
+    now: Timestamp,
+) {
+    match scheduled_time {
+        Some(fire_at) if fire_at > now => timers.push(TimerItem {
+            instance_id: entity.storage_key(),
+            execution_id: 0,
+            timer_id: -1,
+            fire_at,
+            message: Some(message),
+        }),
+        _ => messages.push((entity.storage_key(), message)),
+    }
+}
+
+/// The message that moves a lock request on: to the next entity in sorted order, or, after
+/// the last, the grant to the orchestration.
+fn pass_lock_on(owner: &EntityCaller, entities: Vec<EntityId>, position: usize, now: Timestamp) -> (String, Message) {
+    match entities.get(position + 1) {
+        Some(next) => {
+            let event = EventKind::EntityLockRequest {
+                owner: owner.clone(),
+                entities: entities.clone(),
+                position: position + 1,
+            };
+            (
+                next.storage_key(),
+                Message {
+                    execution_id: None,
+                    event: HistoryEvent::new(now, event),
+                },
+            )
+        }
+        None => {
+            let event = EventKind::EntityLockGranted {
+                task_scheduled_id: owner.task_id,
+            };
+            (
+                owner.instance_id.clone(),
+                Message {
+                    execution_id: Some(owner.execution_id),
+                    event: HistoryEvent::new(now, event),
+                },
+            )
+        }
+    }
 }

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 
-use crate::history::{EventKind, HistoryEvent, InstanceRecord, Message, RuntimeStatus, Timestamp};
+use crate::history::{EntityRecord, EventKind, HistoryEvent, InstanceRecord, Message, RuntimeStatus, Timestamp};
 
 /// instance id -> [`InstanceRecord`]
 const INSTANCES: TableDefinition<&str, &[u8]> = TableDefinition::new("instances");
@@ -38,6 +38,8 @@ const BY_CREATED: TableDefinition<(i64, &str), ()> = TableDefinition::new("insta
 const BY_STATUS: TableDefinition<(u8, i64, &str), ()> = TableDefinition::new("instances_by_status");
 /// (instance id, fire at, key) -> (): finds an instance's timers to purge them.
 const TIMERS_BY_INSTANCE: TableDefinition<(&str, i64, u64), ()> = TableDefinition::new("timers_by_instance");
+/// entity storage key (`@name@key`) -> [`EntityRecord`]
+const ENTITIES: TableDefinition<&str, &[u8]> = TableDefinition::new("entities");
 /// name -> counter
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const NEXT_ID: &str = "next_id";
@@ -106,6 +108,32 @@ pub struct TimerItem {
     pub timer_id: i32,
     /// When it fires.
     pub fire_at: Timestamp,
+    /// Deliver this message instead of `TimerFired` (a scheduled entity signal).
+    #[serde(default)]
+    pub message: Option<Message>,
+}
+
+/// Whether a storage id names an entity (`@name@key`) rather than an orchestration.
+pub fn is_entity_key(id: &str) -> bool {
+    id.starts_with('@')
+}
+
+/// All effects of one batch of entity operations.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EntityCommit {
+    /// The entity's storage key.
+    pub entity_key: String,
+    /// Inbox keys the batch consumed.
+    pub consumed: Vec<u64>,
+    /// The entity's new row; `None` deletes it (no state, no lock).
+    pub record: Option<EntityRecord>,
+    /// Messages to orchestrations (answers, lock grants) and entities (signals, lock
+    /// requests); a message to a missing orchestration is dropped.
+    pub messages: Vec<(String, Message)>,
+    /// Scheduled signals.
+    pub timers: Vec<TimerItem>,
+    /// Orchestrations the operations started (skipped if the id is running).
+    pub starts: Vec<(InstanceRecord, Message)>,
 }
 
 /// The store key of a timer.
@@ -179,6 +207,15 @@ pub enum Write {
     },
     /// Commit an orchestration step.
     Step(Box<StepCommit>),
+    /// Commit a batch of entity operations.
+    Entity(Box<EntityCommit>),
+    /// Put a message in an entity's inbox (entities exist implicitly).
+    Signal {
+        /// The entity's storage key.
+        entity_key: String,
+        /// The message.
+        message: Message,
+    },
     /// Delete instances: row, history, inbox and timers. Affects as many as existed.
     Purge {
         /// The instances.
@@ -288,6 +325,9 @@ impl ListCursor {
     }
 }
 
+/// An entity's row (if any) and its oldest inbox messages with their keys.
+pub type EntityAndInbox = (Option<EntityRecord>, Vec<(u64, Message)>);
+
 /// An instance's row (if any) and its oldest inbox messages with their keys.
 pub type InstanceAndInbox = (Option<InstanceRecord>, Vec<(u64, Message)>);
 
@@ -363,6 +403,8 @@ impl Store {
                 self.push_message(t, instance_id, message, notices)?;
             }
             Write::Step(step) => return self.apply_step(t, step, notices),
+            Write::Entity(commit) => self.apply_entity(t, commit, notices)?,
+            Write::Signal { entity_key, message } => self.push_message(t, entity_key, message, notices)?,
             Write::Purge { instance_ids } => {
                 let mut deleted = 0;
                 for instance_id in instance_ids {
@@ -387,7 +429,10 @@ impl Store {
                 }
             }
             Write::TimerFired { key, timer } => {
-                if t.remove_timer(&timer.instance_id, *key)? && t.instance(&timer.instance_id)?.is_some() {
+                let removed = t.remove_timer(&timer.instance_id, *key)?;
+                if removed && let Some(message) = &timer.message {
+                    self.deliver_if_present(t, &timer.instance_id, message, notices)?;
+                } else if removed && t.instance(&timer.instance_id)?.is_some() {
                     let fired = EventKind::TimerFired {
                         timer_id: timer.timer_id,
                         fire_at: timer.fire_at,
@@ -447,9 +492,7 @@ impl Store {
             notices.timers.push((key, timer.clone()));
         }
         for (target, message) in &step.messages {
-            if t.instance(target)?.is_some() {
-                self.push_message(t, target, message, notices)?;
-            }
+            self.deliver_if_present(t, target, message, notices)?;
         }
         for child in &step.children {
             match t.instance(&child.record.instance_id)? {
@@ -469,6 +512,62 @@ impl Store {
             notices.ready.push(step.instance_id.clone());
         }
         Ok(Ok(1))
+    }
+
+    fn apply_entity(&self, t: &mut Tables<'_>, commit: &EntityCommit, notices: &mut Notices) -> Result<(), StoreError> {
+        let key = commit.entity_key.as_str();
+        for inbox_key in &commit.consumed {
+            t.inbox.remove((key, *inbox_key))?;
+        }
+        match &commit.record {
+            Some(record) => {
+                t.entities.insert(key, record.encode().as_slice())?;
+            }
+            None => {
+                t.entities.remove(key)?;
+            }
+        }
+        for (target, message) in &commit.messages {
+            self.deliver_if_present(t, target, message, notices)?;
+        }
+        for timer in &commit.timers {
+            let timer_key = TimerKey {
+                fire_at: timer.fire_at,
+                key: self.allocate_id(),
+            };
+            t.insert_timer(timer_key, timer)?;
+            notices.timers.push((timer_key, timer.clone()));
+        }
+        for (record, started) in &commit.starts {
+            match t.instance(&record.instance_id)? {
+                Some(existing) if !existing.runtime_status.is_terminal() => {}
+                existing => {
+                    if let Some(existing) = existing {
+                        t.delete_instance(&existing)?;
+                    }
+                    t.put_instance(None, record)?;
+                    self.push_message(t, &record.instance_id, started, notices)?;
+                }
+            }
+        }
+        if t.inbox.range((key, 0)..=(key, u64::MAX))?.next().is_some() {
+            notices.ready.push(commit.entity_key.clone());
+        }
+        Ok(())
+    }
+
+    /// Delivers to an entity (they exist implicitly) or to an existing orchestration.
+    fn deliver_if_present(
+        &self,
+        t: &mut Tables<'_>,
+        target: &str,
+        message: &Message,
+        notices: &mut Notices,
+    ) -> Result<(), StoreError> {
+        if is_entity_key(target) || t.instance(target)?.is_some() {
+            self.push_message(t, target, message, notices)?;
+        }
+        Ok(())
     }
 
     fn push_message(
@@ -597,6 +696,71 @@ impl Store {
         Ok((records, next))
     }
 
+    /// An entity's row.
+    pub fn entity(&self, entity_key: &str) -> Result<Option<EntityRecord>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(ENTITIES)?;
+        table
+            .get(entity_key)?
+            .map(|row| EntityRecord::decode(row.value()).map_err(corrupt("entities")))
+            .transpose()
+    }
+
+    /// An entity's row and up to `limit` of its oldest inbox messages, read together.
+    pub fn entity_and_inbox(&self, entity_key: &str, limit: usize) -> Result<EntityAndInbox, StoreError> {
+        let txn = self.db.begin_read()?;
+        let entities = txn.open_table(ENTITIES)?;
+        let record = entities
+            .get(entity_key)?
+            .map(|row| EntityRecord::decode(row.value()).map_err(corrupt("entities")))
+            .transpose()?;
+        let inbox = txn.open_table(INBOX)?;
+        let mut messages = Vec::new();
+        for row in inbox.range((entity_key, 0)..=(entity_key, u64::MAX))?.take(limit) {
+            let (key, value) = row?;
+            messages.push((key.value().1, Message::decode(value.value()).map_err(corrupt("inbox"))?));
+        }
+        Ok((record, messages))
+    }
+
+    /// Lists entities in storage-key order after `after`, optionally of one name (lowercase),
+    /// filtered by `filter` on the row. Returns at most `limit` rows and, if more may follow,
+    /// the key of the last one.
+    pub fn list_entities(
+        &self,
+        name: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+        filter: impl Fn(&EntityRecord) -> bool,
+    ) -> Result<(Vec<EntityRecord>, Option<String>), StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(ENTITIES)?;
+        let prefix = name.map(|name| format!("@{name}@")).unwrap_or_else(|| "@".to_owned());
+        let start = after.map(str::to_owned).unwrap_or_else(|| prefix.clone());
+        let mut records = Vec::new();
+        let mut last = None;
+        for row in table.range(start.as_str()..)? {
+            let (key, value) = row?;
+            let key = key.value();
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            if Some(key) == after {
+                continue;
+            }
+            let record = EntityRecord::decode(value.value()).map_err(corrupt("entities"))?;
+            if !filter(&record) {
+                continue;
+            }
+            if records.len() == limit {
+                return Ok((records, last));
+            }
+            last = Some(key.to_owned());
+            records.push(record);
+        }
+        Ok((records, None))
+    }
+
     /// Everything that was pending when the store was last closed (or the host killed).
     pub fn recover(&self) -> Result<Recovery, StoreError> {
         let txn = self.db.begin_read()?;
@@ -652,6 +816,7 @@ struct Tables<'txn> {
     work_items: redb::Table<'txn, u64, &'static [u8]>,
     timers: redb::Table<'txn, (i64, u64), &'static [u8]>,
     timers_by_instance: redb::Table<'txn, (&'static str, i64, u64), ()>,
+    entities: redb::Table<'txn, &'static str, &'static [u8]>,
     meta: redb::Table<'txn, &'static str, u64>,
 }
 
@@ -666,6 +831,7 @@ impl<'txn> Tables<'txn> {
             work_items: txn.open_table(WORK_ITEMS)?,
             timers: txn.open_table(TIMERS)?,
             timers_by_instance: txn.open_table(TIMERS_BY_INSTANCE)?,
+            entities: txn.open_table(ENTITIES)?,
             meta: txn.open_table(META)?,
         })
     }

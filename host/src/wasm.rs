@@ -16,8 +16,8 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
 use crate::history::{
-    Action, ActionKind, CarriedEvent, CompletionStatus, EpisodeResult, EventKind, FailureDetails, HistoryEvent,
-    Timestamp,
+    Action, ActionKind, CarriedEvent, CompletionStatus, EntityAction, EntityBatch, EntityId, EpisodeResult, EventKind,
+    FailureDetails, HistoryEvent, Timestamp,
 };
 
 mod bindings {
@@ -29,10 +29,11 @@ mod bindings {
 }
 
 use bindings::durable::functions::types as wit;
+use bindings::exports::durable::functions::entity::{EntityAction as WitEntityAction, Operation as EntityOperation};
 use bindings::exports::durable::functions::registry::FunctionKind as WitFunctionKind;
 
 /// The WIT world every app must export.
-pub const WORLD: &str = "durable:functions/app@0.1.0";
+pub const WORLD: &str = "durable:functions/app@0.2.0";
 
 /// How often the epoch ticks; guest CPU budgets are counted in ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -383,7 +384,7 @@ impl OrchestratorHost {
         self.clock.store(now.0, Ordering::Relaxed);
         self.rng.store(*rng, Ordering::Relaxed);
         self.store.set_epoch_deadline(ORCHESTRATOR_CALL_TICKS);
-        let events: Vec<wit::HistoryEvent> = events.iter().map(event_to_wit).collect();
+        let events: Vec<wit::HistoryEvent> = events.iter().filter_map(event_to_wit).collect();
         let orchestrator = self.instance.durable_functions_orchestrator().orchestration();
         let result = orchestrator
             .call_apply(&mut self.store, orchestration, &events, replaying)
@@ -393,6 +394,54 @@ impl OrchestratorHost {
         Ok(EpisodeResult {
             actions: result.actions.into_iter().map(action_from_wit).collect(),
             custom_status: result.custom_status,
+        })
+    }
+
+    /// Runs a batch of operations on an entity.
+    pub async fn run_entity(
+        &mut self,
+        entity: &EntityId,
+        state: Option<&String>,
+        operations: &[(String, Option<String>)],
+    ) -> Result<EntityBatch, GuestTrap> {
+        self.store.set_epoch_deadline(ORCHESTRATOR_CALL_TICKS);
+        let operations: Vec<EntityOperation> = operations
+            .iter()
+            .map(|(name, input)| EntityOperation {
+                name: name.clone(),
+                input: input.clone(),
+            })
+            .collect();
+        let batch = self
+            .instance
+            .durable_functions_entity()
+            .call_run(&mut self.store, &entity_to_wit(entity), state, &operations)
+            .await
+            .map_err(|error| self.trap(&format!("entity '{entity}' trapped"), error))?;
+        Ok(EntityBatch {
+            results: batch
+                .results
+                .into_iter()
+                .map(|result| result.map_err(failure_from_wit))
+                .collect(),
+            state: batch.state,
+            actions: batch
+                .actions
+                .into_iter()
+                .map(|action| match action {
+                    WitEntityAction::SignalEntity(signal) => EntityAction::Signal {
+                        entity: entity_from_wit(signal.entity),
+                        operation: signal.operation,
+                        input: signal.input,
+                        scheduled_time: signal.scheduled_time.map(Timestamp),
+                    },
+                    WitEntityAction::StartOrchestration(start) => EntityAction::StartOrchestration {
+                        name: start.name,
+                        instance_id: start.instance_id,
+                        input: start.input,
+                    },
+                })
+                .collect(),
         })
     }
 
@@ -530,7 +579,9 @@ fn failure_from_wit(failure: wit::FailureDetails) -> FailureDetails {
     }
 }
 
-fn event_to_wit(event: &HistoryEvent) -> wit::HistoryEvent {
+/// The event as the guest sees it; `None` for host-only events (entity inbox messages),
+/// which never reach an orchestration.
+fn event_to_wit(event: &HistoryEvent) -> Option<wit::HistoryEvent> {
     use wit::EventKind as W;
     let kind = match &event.kind {
         EventKind::ExecutionStarted {
@@ -627,12 +678,65 @@ fn event_to_wit(event: &HistoryEvent) -> wit::HistoryEvent {
             result: result.clone(),
             failure: failure.as_ref().map(failure_to_wit),
         }),
+        EventKind::EntityOperationCalled {
+            entity,
+            operation,
+            input,
+        } => W::EntityOperationCalled(wit::EntityOperationCalled {
+            entity: entity_to_wit(entity),
+            operation: operation.clone(),
+            input: input.clone(),
+        }),
+        EventKind::EntityOperationSignaled {
+            entity,
+            operation,
+            input,
+            scheduled_time,
+        } => W::EntityOperationSignaled(wit::EntityOperationSignaled {
+            entity: entity_to_wit(entity),
+            operation: operation.clone(),
+            input: input.clone(),
+            scheduled_time: scheduled_time.map(|time| time.0),
+        }),
+        EventKind::EntityLockRequested { entities } => {
+            W::EntityLockRequested(entities.iter().map(entity_to_wit).collect())
+        }
+        EventKind::EntityLockGranted { task_scheduled_id } => W::EntityLockGranted(*task_scheduled_id),
+        EventKind::EntityUnlockSent { entities } => W::EntityUnlockSent(entities.iter().map(entity_to_wit).collect()),
+        EventKind::EntityOperationCompleted {
+            task_scheduled_id,
+            result,
+        } => W::EntityOperationCompleted(wit::EntityOperationCompleted {
+            task_scheduled_id: *task_scheduled_id,
+            result: result.clone(),
+        }),
+        EventKind::EntityOperationFailed {
+            task_scheduled_id,
+            failure,
+        } => W::EntityOperationFailed(wit::EntityOperationFailed {
+            task_scheduled_id: *task_scheduled_id,
+            failure: failure_to_wit(failure),
+        }),
+        EventKind::EntityOperation { .. } | EventKind::EntityLockRequest { .. } | EventKind::EntityUnlock { .. } => {
+            return None;
+        }
     };
-    wit::HistoryEvent {
+    Some(wit::HistoryEvent {
         event_id: event.event_id,
         timestamp: event.timestamp.0,
         kind,
+    })
+}
+
+fn entity_to_wit(entity: &EntityId) -> wit::EntityId {
+    wit::EntityId {
+        name: entity.name.clone(),
+        key: entity.key.clone(),
     }
+}
+
+fn entity_from_wit(entity: wit::EntityId) -> EntityId {
+    EntityId::new(&entity.name, &entity.key)
 }
 
 fn action_from_wit(action: wit::Action) -> Action {
@@ -669,6 +773,23 @@ fn action_from_wit(action: wit::Action) -> Action {
                     input: event.input,
                 })
                 .collect(),
+        },
+        W::CallEntity(call) => ActionKind::CallEntity {
+            entity: entity_from_wit(call.entity),
+            operation: call.operation,
+            input: call.input,
+        },
+        W::SignalEntity(signal) => ActionKind::SignalEntity {
+            entity: entity_from_wit(signal.entity),
+            operation: signal.operation,
+            input: signal.input,
+            scheduled_time: signal.scheduled_time.map(Timestamp),
+        },
+        W::LockEntities(entities) => ActionKind::LockEntities {
+            entities: entities.into_iter().map(entity_from_wit).collect(),
+        },
+        W::UnlockEntities(entities) => ActionKind::UnlockEntities {
+            entities: entities.into_iter().map(entity_from_wit).collect(),
         },
     };
     Action { id: action.id, kind }

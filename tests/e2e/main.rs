@@ -7,6 +7,7 @@ mod bad_input;
 mod cli;
 mod client_api;
 mod crash;
+mod entities;
 mod examples;
 mod features;
 mod management;

@@ -12,13 +12,14 @@ use serde_json::{Value, json};
 
 use super::Executor;
 use crate::bindings::types::{
-    Action, ActionKind, CallSubOrchestration, CarriedEvent, ContinueAsNew, CreateTimer, EpisodeResult, EventKind,
-    EventRaised, EventSent, ExecutionStarted, FailureDetails, HistoryEvent, ScheduleTask, SendEvent,
+    self, Action, ActionKind, CallSubOrchestration, CarriedEvent, ContinueAsNew, CreateTimer, EntityOperationCalled,
+    EntityOperationCompleted, EntityOperationFailed, EntityOperationSignaled, EpisodeResult, EventKind, EventRaised,
+    EventSent, ExecutionStarted, FailureDetails, HistoryEvent, ScheduleTask, SendEvent,
     SubOrchestrationInstanceCompleted, SubOrchestrationInstanceCreated, SubOrchestrationInstanceFailed, TaskCompleted,
     TaskFailed, TaskScheduled, TimerCreated, TimerFired,
 };
 use crate::registry::{OrchestratorHandler, Registry};
-use crate::{Error, OrchestrationContext, RetryOptions, TaskKind, task_all, task_any};
+use crate::{EntityId, Error, OrchestrationContext, RetryOptions, TaskKind, task_all, task_any};
 
 /// 2023-11-14T22:13:20Z, in microseconds.
 const T0: i64 = 1_700_000_000_000_000;
@@ -142,7 +143,11 @@ fn created_event(action: &Action) -> Option<HistoryEvent> {
             name: send.name.clone(),
             input: send.input.clone(),
         }),
-        _ => return None,
+        ActionKind::CallEntity(call) => EventKind::EntityOperationCalled(call.clone()),
+        ActionKind::SignalEntity(signal) => EventKind::EntityOperationSignaled(signal.clone()),
+        ActionKind::LockEntities(entities) => EventKind::EntityLockRequested(entities.clone()),
+        ActionKind::UnlockEntities(entities) => EventKind::EntityUnlockSent(entities.clone()),
+        ActionKind::Complete(_) | ActionKind::Fail(_) | ActionKind::ContinueAsNew(_) => return None,
     };
     Some(HistoryEvent {
         event_id: action.id,
@@ -838,4 +843,322 @@ fn sub_orchestration_failure_surfaces_as_a_task_error_of_kind_sub_orchestration(
         result.actions,
         [complete(json!("sub-orchestration 'Child' failed: child broke"))]
     );
+}
+
+// ---- entities ----
+
+fn wit_id(name: &str, key: &str) -> types::EntityId {
+    types::EntityId {
+        name: name.to_owned(),
+        key: key.to_owned(),
+    }
+}
+
+fn call_entity(id: i32, key: &str, operation: &str, input: Value) -> Action {
+    Action {
+        id,
+        kind: ActionKind::CallEntity(EntityOperationCalled {
+            entity: wit_id("counter", key),
+            operation: operation.to_owned(),
+            input: Some(input.to_string()),
+        }),
+    }
+}
+
+fn signal_entity(id: i32, key: &str, operation: &str, input: Value, at: Option<i64>) -> Action {
+    Action {
+        id,
+        kind: ActionKind::SignalEntity(EntityOperationSignaled {
+            entity: wit_id("counter", key),
+            operation: operation.to_owned(),
+            input: Some(input.to_string()),
+            scheduled_time: at,
+        }),
+    }
+}
+
+fn accounts(keys: &[&str]) -> Vec<types::EntityId> {
+    keys.iter().map(|key| wit_id("account", key)).collect()
+}
+
+fn lock(id: i32, keys: &[&str]) -> Action {
+    Action {
+        id,
+        kind: ActionKind::LockEntities(accounts(keys)),
+    }
+}
+
+fn unlock(id: i32, keys: &[&str]) -> Action {
+    Action {
+        id,
+        kind: ActionKind::UnlockEntities(accounts(keys)),
+    }
+}
+
+fn entity_completed(id: i32, result: Option<Value>) -> HistoryEvent {
+    event(EventKind::EntityOperationCompleted(EntityOperationCompleted {
+        task_scheduled_id: id,
+        result: result.map(|result| result.to_string()),
+    }))
+}
+
+fn entity_failed(id: i32, error_type: &str, message: &str) -> HistoryEvent {
+    event(EventKind::EntityOperationFailed(EntityOperationFailed {
+        task_scheduled_id: id,
+        failure: failure(error_type, message, Some("entity trace")),
+    }))
+}
+
+fn lock_granted(id: i32) -> HistoryEvent {
+    event(EventKind::EntityLockGranted(id))
+}
+
+/// Adds 5 to counter `k`, then reads it.
+async fn add_then_get(ctx: OrchestrationContext) -> Result<i64, Error> {
+    let counter = EntityId::new("Counter", "k");
+    ctx.call_entity::<()>(&counter, "add", 5).await?;
+    Ok(ctx.call_entity(&counter, "get", ()).await?)
+}
+
+/// Moves 10 from account a to account b inside a critical section if a has enough.
+async fn transfer(ctx: OrchestrationContext) -> Result<bool, Error> {
+    let (from, to) = (EntityId::new("Account", "b"), EntityId::new("Account", "a"));
+    let lock = ctx.lock_entities(&[from.clone(), to.clone(), from.clone()]).await?;
+    assert_eq!(lock.entities(), [to.clone(), from.clone()]);
+    let balance: i64 = ctx.call_entity(&from, "balance", ()).await?;
+    if balance < 10 {
+        return Ok(false);
+    }
+    ctx.call_entity::<()>(&from, "withdraw", 10).await?;
+    ctx.call_entity::<()>(&to, "deposit", 10).await?;
+    lock.release();
+    Ok(true)
+}
+
+fn account_call(id: i32, key: &str, operation: &str, input: Value) -> Action {
+    Action {
+        id,
+        kind: ActionKind::CallEntity(EntityOperationCalled {
+            entity: wit_id("account", key),
+            operation: operation.to_owned(),
+            input: Some(input.to_string()),
+        }),
+    }
+}
+
+#[test]
+fn call_entity_issues_call_entity_and_completes_with_the_operation_result() {
+    let (mut host, first) = Host::start("Caller", add_then_get, None);
+    assert_eq!(first.actions, [call_entity(0, "k", "add", json!(5))]);
+    let second = host.episode(T0 + SECOND, vec![entity_completed(0, None)]);
+    assert_eq!(second.actions, [call_entity(1, "k", "get", json!(null))]);
+    let last = host.episode(T0 + 2 * SECOND, vec![entity_completed(1, Some(json!(5)))]);
+    assert_eq!(last.actions, [complete(json!(5))]);
+    host.assert_replay_matches();
+}
+
+#[test]
+fn a_failed_entity_operation_is_a_task_error_of_kind_entity_naming_operation_and_entity() {
+    async fn catches(ctx: OrchestrationContext) -> Result<Value, Error> {
+        let account = EntityId::new("Account", "a");
+        match ctx.call_entity::<()>(&account, "withdraw", 100).await {
+            Ok(()) => Ok(json!("withdrawn")),
+            Err(error) => Ok(json!({
+                "kind": format!("{:?}", error.task_kind()),
+                "task": error.task_name(),
+                "entity": error.entity().map(ToString::to_string),
+                "type": error.error_type(),
+                "details": error.details(),
+                "display": error.to_string(),
+            })),
+        }
+    }
+    let (mut host, first) = Host::start("Catches", catches, None);
+    assert_eq!(first.actions, [account_call(0, "a", "withdraw", json!(100))]);
+    let result = host.episode(T0, vec![entity_failed(0, "InsufficientFunds", "balance 0 < 100")]);
+    assert_eq!(
+        result.actions,
+        [complete(json!({
+            "kind": "Entity",
+            "task": "withdraw",
+            "entity": "@account@a",
+            "type": "InsufficientFunds",
+            "details": "entity trace",
+            "display": "operation 'withdraw' of entity '@account@a' failed: balance 0 < 100",
+        }))]
+    );
+    host.assert_replay_matches();
+
+    let (mut host, _) = Host::start("Caller", add_then_get, None);
+    let result = host.episode(T0, vec![entity_failed(0, "Boom", "add broke")]);
+    let failure = failure_of(&result);
+    assert_eq!(failure.error_type, "Boom");
+    assert_eq!(
+        failure.message,
+        "operation 'add' of entity '@counter@k' failed: add broke"
+    );
+    host.assert_replay_matches();
+}
+
+#[test]
+fn an_entity_result_that_does_not_decode_fails_the_call_with_a_deserialization_error() {
+    let (mut host, _) = Host::start("Caller", add_then_get, None);
+    host.episode(T0, vec![entity_completed(0, None)]);
+    let result = host.episode(T0, vec![entity_completed(1, Some(json!("five")))]);
+    assert_eq!(failure_of(&result).error_type, "DeserializationError");
+}
+
+#[test]
+fn signal_entity_issues_an_action_with_a_sequence_number_and_waits_for_nothing() {
+    async fn signaller(ctx: OrchestrationContext) -> Result<u32, Error> {
+        let counter = EntityId::new("Counter", "k");
+        for _ in 0..2 {
+            ctx.signal_entity(&counter, "add", 1);
+        }
+        let later = ctx.current_utc_datetime() + Duration::from_secs(10);
+        ctx.signal_entity_at(&EntityId::new("counter", "other"), "reset", (), later);
+        ctx.call_activity::<()>("A", ()).await?;
+        ctx.signal_entity(&counter, "add", 1);
+        Ok(3)
+    }
+    let (mut host, first) = Host::start("Signaller", signaller, None);
+    assert_eq!(
+        first.actions,
+        [
+            signal_entity(0, "k", "add", json!(1), None),
+            signal_entity(1, "k", "add", json!(1), None),
+            signal_entity(2, "other", "reset", json!(null), Some(T0 + 10 * SECOND)),
+            schedule(3, "A", json!(null)),
+        ]
+    );
+    let last = host.episode(T0 + SECOND, vec![task_completed(3, json!(null))]);
+    assert_eq!(
+        last.actions,
+        [signal_entity(4, "k", "add", json!(1), None), complete(json!(3))]
+    );
+    host.assert_replay_matches();
+}
+
+#[test]
+fn lock_entities_sorts_and_dedups_waits_for_the_grant_and_release_unlocks_once() {
+    let (mut host, first) = Host::start("Transfer", transfer, None);
+    assert_eq!(first.actions, [lock(0, &["a", "b"])]);
+    let waiting = host.episode(T0 + SECOND, vec![entity_completed(0, Some(json!(50))), lock_granted(7)]);
+    assert_eq!(
+        waiting.actions,
+        [],
+        "no grant for this lock yet; a stray completion is ignored"
+    );
+    let granted = host.episode(T0 + SECOND, vec![lock_granted(0)]);
+    assert_eq!(granted.actions, [account_call(1, "b", "balance", json!(null))]);
+    let withdraw = host.episode(T0 + 2 * SECOND, vec![entity_completed(1, Some(json!(50)))]);
+    assert_eq!(withdraw.actions, [account_call(2, "b", "withdraw", json!(10))]);
+    let deposit = host.episode(T0 + 3 * SECOND, vec![entity_completed(2, None)]);
+    assert_eq!(deposit.actions, [account_call(3, "a", "deposit", json!(10))]);
+    let last = host.episode(T0 + 4 * SECOND, vec![entity_completed(3, None)]);
+    assert_eq!(last.actions, [unlock(4, &["a", "b"]), complete(json!(true))]);
+    let unlocks = host
+        .actions
+        .iter()
+        .filter(|action| matches!(action.kind, ActionKind::UnlockEntities(_)))
+        .count();
+    assert_eq!(unlocks, 1);
+    host.assert_replay_matches();
+}
+
+#[test]
+fn dropping_the_lock_releases_it_whether_the_orchestrator_returns_or_fails() {
+    let (mut host, _) = Host::start("Transfer", transfer, None);
+    host.episode(T0, vec![lock_granted(0)]);
+    let poor = host.episode(T0, vec![entity_completed(1, Some(json!(5)))]);
+    assert_eq!(poor.actions, [unlock(2, &["a", "b"]), complete(json!(false))]);
+    host.assert_replay_matches();
+
+    let (mut host, _) = Host::start("Transfer", transfer, None);
+    host.episode(T0, vec![lock_granted(0)]);
+    host.episode(T0, vec![entity_completed(1, Some(json!(50)))]);
+    let failed = host.episode(T0, vec![entity_failed(2, "InsufficientFunds", "too poor")]);
+    let [
+        unlocked,
+        Action {
+            id: -1,
+            kind: ActionKind::Fail(failure),
+        },
+    ] = failed.actions.as_slice()
+    else {
+        panic!("expected unlock and fail, got {:?}", failed.actions);
+    };
+    assert_eq!(unlocked, &unlock(3, &["a", "b"]));
+    assert_eq!(failure.error_type, "InsufficientFunds");
+    host.assert_replay_matches();
+}
+
+#[test]
+fn locking_nothing_or_locking_inside_a_critical_section_violates_the_locking_rules() {
+    async fn nested(ctx: OrchestrationContext) -> Result<Vec<String>, Error> {
+        let mut errors = Vec::new();
+        if let Err(error) = ctx.lock_entities(&[]).await {
+            errors.push(error.error_type().to_owned());
+        }
+        let outer = ctx.lock_entities(&[EntityId::new("Account", "a")]).await?;
+        if let Err(error) = ctx.lock_entities(&[EntityId::new("Account", "b")]).await {
+            errors.push(error.to_string());
+        }
+        drop(outer);
+        let again = ctx.lock_entities(&[EntityId::new("Account", "b")]).await?;
+        again.release();
+        Ok(errors)
+    }
+    let (mut host, first) = Host::start("Nested", nested, None);
+    assert_eq!(first.actions, [lock(0, &["a"])]);
+    let second = host.episode(T0, vec![lock_granted(0)]);
+    assert_eq!(second.actions, [unlock(1, &["a"]), lock(2, &["b"])]);
+    let last = host.episode(T0, vec![lock_granted(2)]);
+    let [
+        unlocked,
+        Action {
+            kind: ActionKind::Complete(Some(output)),
+            ..
+        },
+    ] = last.actions.as_slice()
+    else {
+        panic!("expected unlock and completion, got {:?}", last.actions);
+    };
+    assert_eq!(unlocked, &unlock(3, &["b"]));
+    let errors: Vec<String> = serde_json::from_str(output).unwrap();
+    assert_eq!(errors[0], "LockingRulesViolation");
+    assert!(errors[1].contains("do not nest"), "{errors:?}");
+    host.assert_replay_matches();
+}
+
+#[test]
+fn replaying_a_history_with_every_entity_action_issues_identical_actions() {
+    async fn everything(ctx: OrchestrationContext) -> Result<i64, Error> {
+        let counter = EntityId::new("Counter", "k");
+        ctx.signal_entity(&counter, "reset", ());
+        let lock = ctx.lock_entities(&[EntityId::new("Account", "a")]).await?;
+        let calls = task_all([
+            ctx.call_entity::<i64>(&counter, "get", ()),
+            ctx.call_entity::<i64>(&EntityId::new("Account", "a"), "balance", ()),
+        ]);
+        let sum: i64 = calls.await?.into_iter().sum();
+        drop(lock);
+        ctx.signal_entity(&counter, "add", sum);
+        Ok(sum)
+    }
+    let (mut host, first) = Host::start("Everything", everything, None);
+    assert_eq!(first.actions.len(), 2);
+    let calls = host.episode(T0 + SECOND, vec![lock_granted(1)]);
+    assert_eq!(calls.actions.len(), 2);
+    host.episode(T0 + 2 * SECOND, vec![entity_completed(3, Some(json!(7)))]);
+    let last = host.episode(T0 + 3 * SECOND, vec![entity_completed(2, Some(json!(3)))]);
+    assert_eq!(
+        last.actions,
+        [
+            unlock(4, &["a"]),
+            signal_entity(5, "k", "add", json!(10), None),
+            complete(json!(10))
+        ]
+    );
+    host.assert_replay_matches();
 }

@@ -10,8 +10,8 @@ mod render;
 
 use std::io::Write;
 
-use durable_host::client::{ClientError, DurableOrchestrationClient, InstanceQuery, PurgeFilter};
-use durable_host::history::{RuntimeStatus, Timestamp};
+use durable_host::client::{ClientError, DurableOrchestrationClient, EntityQuery, InstanceQuery, PurgeFilter};
+use durable_host::history::{EntityId, RuntimeStatus, Timestamp};
 
 use self::args::{Flag, Parsed, UsageError, usage_error};
 use self::render::Output;
@@ -64,6 +64,9 @@ enum Action {
     Rewind,
     Restart,
     PurgeHistory,
+    SignalEntity,
+    ReadEntity,
+    ListEntities,
 }
 
 /// A client subcommand.
@@ -198,7 +201,45 @@ const COMMANDS: &[Command] = &[
         ],
         action: Action::PurgeHistory,
     },
+    Command {
+        name: "signal-entity",
+        summary: "send a one-way operation to an entity (created if needed)",
+        synopsis: &["--name NAME --key KEY --operation OP [--input JSON]"],
+        flags: &[
+            ENTITY_NAME,
+            ENTITY_KEY,
+            Flag::value("--operation", "OP", "the operation, e.g. add"),
+            Flag::value("--input", "JSON", "the operation's input, as JSON"),
+        ],
+        action: Action::SignalEntity,
+    },
+    Command {
+        name: "read-entity",
+        summary: "print an entity's state",
+        synopsis: &["--name NAME --key KEY"],
+        flags: &[ENTITY_NAME, ENTITY_KEY],
+        action: Action::ReadEntity,
+    },
+    Command {
+        name: "list-entities",
+        summary: "list entities, optionally of one name, with their state",
+        synopsis: &["[--name NAME] [--fetch-state] [--top N] [--continuation-token TOKEN]"],
+        flags: &[
+            Flag::value("--name", "NAME", "only entities of this name"),
+            Flag::switch("--fetch-state", "include each entity's state"),
+            Flag::value("--top", "N", "at most N entities per page"),
+            Flag::value(
+                "--continuation-token",
+                "TOKEN",
+                "the next page, as the previous one said",
+            ),
+        ],
+        action: Action::ListEntities,
+    },
 ];
+
+const ENTITY_NAME: Flag = Flag::value("--name", "NAME", "the entity's name (any case)");
+const ENTITY_KEY: Flag = Flag::value("--key", "KEY", "the entity's key");
 
 /// The client subcommand called `name`.
 pub fn find(name: &str) -> Option<&'static Command> {
@@ -395,6 +436,13 @@ enum Request {
         id: String,
     },
     PurgeBy(PurgeFilter),
+    SignalEntity {
+        entity: EntityId,
+        operation: String,
+        input: Option<String>,
+    },
+    ReadEntity(EntityId),
+    ListEntities(EntityQuery),
 }
 
 impl Request {
@@ -442,6 +490,19 @@ impl Request {
                 id: id()?,
                 new_id: parsed.switch("--new-id"),
             },
+            Action::SignalEntity => Request::SignalEntity {
+                entity: entity_flags(parsed)?,
+                operation: parsed.required("--operation", "OP")?,
+                input: json_flag(parsed, "--input")?,
+            },
+            Action::ReadEntity => Request::ReadEntity(entity_flags(parsed)?),
+            Action::ListEntities => Request::ListEntities(EntityQuery {
+                name: parsed.owned("--name"),
+                fetch_state: parsed.switch("--fetch-state"),
+                top: top_flag(parsed)?,
+                continuation_token: parsed.owned("--continuation-token"),
+                ..EntityQuery::default()
+            }),
             Action::PurgeHistory => {
                 let filters = ["--created-after", "--created-before", "--runtime-status"];
                 match parsed.owned("--id") {
@@ -520,8 +581,30 @@ impl Request {
             Request::PurgeBy(filter) => {
                 Output::Purged(client.purge_instance_history_by(&filter).await?.instances_deleted)
             }
+            Request::SignalEntity {
+                entity,
+                operation,
+                input,
+            } => {
+                client.signal_entity(&entity, &operation, input).await?;
+                accepted(entity.to_string(), "signalEntity", None)
+            }
+            Request::ReadEntity(entity) => Output::Entity(
+                client
+                    .read_entity_state(&entity)
+                    .await?
+                    .ok_or_else(|| ClientError::NotFound(entity.to_string()))?,
+            ),
+            Request::ListEntities(query) => Output::Entities(client.list_entities(&query).await?),
         })
     }
+}
+
+fn entity_flags(parsed: &Parsed) -> Result<EntityId, UsageError> {
+    Ok(EntityId::new(
+        &parsed.required("--name", "NAME")?,
+        &parsed.required("--key", "KEY")?,
+    ))
 }
 
 /// A flag whose value must be JSON; passed on as the text given.

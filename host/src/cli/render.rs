@@ -1,7 +1,7 @@
 //! What the client subcommands print: aligned tables for people, one JSON document for
 //! scripts.
 
-use durable_host::client::{InstancePage, OrchestrationStatus};
+use durable_host::client::{EntityPage, EntityState, InstancePage, OrchestrationStatus};
 use serde_json::{Value, json};
 
 /// The result of a subcommand, before it is printed.
@@ -25,6 +25,10 @@ pub enum Output {
     },
     /// How many instances a purge deleted.
     Purged(u64),
+    /// One entity's state.
+    Entity(EntityState),
+    /// One page of entities.
+    Entities(EntityPage),
 }
 
 impl Output {
@@ -49,6 +53,11 @@ impl Output {
             } if *operation == "raiseEvent" => format!("Raised event '{event_name}' on instance '{id}'.\n"),
             Output::Accepted { id, operation, .. } => format!("The host accepted {operation} of instance '{id}'.\n"),
             Output::Purged(count) => format!("Purged {count} instance(s)\n"),
+            Output::Entity(entity) => format!(
+                "{}\n",
+                serde_json::to_string_pretty(&entity.state).unwrap_or_else(|_| entity.state.to_string())
+            ),
+            Output::Entities(page) => entities_text(page),
         }
     }
 
@@ -73,8 +82,35 @@ impl Output {
                 object
             }
             Output::Purged(count) => json!({ "instancesDeleted": count }),
+            Output::Entity(entity) => entity.to_json(true),
+            Output::Entities(page) => json!({
+                "entities": page.entities.iter().map(|entity| entity.to_json(true)).collect::<Vec<_>>(),
+                "continuationToken": page.continuation_token,
+            }),
         }
     }
+}
+
+fn entities_text(page: &EntityPage) -> String {
+    let mut text = if page.entities.is_empty() {
+        "No entities found.\n".to_owned()
+    } else {
+        table(
+            Some(&["NAME", "KEY", "LAST OPERATION", "STATE"]),
+            page.entities.iter().map(|entity| {
+                vec![
+                    entity.id.name.clone(),
+                    entity.id.key.clone(),
+                    entity.last_operation_time.to_iso8601(),
+                    compact(&entity.state),
+                ]
+            }),
+        )
+    };
+    if let Some(token) = &page.continuation_token {
+        text.push_str(&format!("\nMore entities: --continuation-token {token}\n"));
+    }
+    text
 }
 
 /// A JSON value on one line; `null` as `-`.

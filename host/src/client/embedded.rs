@@ -6,11 +6,11 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::{
-    ClientError, Control, DurableOrchestrationClient, InstancePage, InstanceQuery, OrchestrationStatus, PurgeFilter,
-    PurgeHistoryResult, validate_instance_id, validate_json,
+    ClientError, Control, DurableOrchestrationClient, EntityPage, EntityQuery, EntityState, InstancePage,
+    InstanceQuery, OrchestrationStatus, PurgeFilter, PurgeHistoryResult, validate_instance_id, validate_json,
 };
 use crate::dispatch::{DispatchConfig, Dispatcher};
-use crate::history::{EventKind, HistoryEvent, Message, RuntimeStatus, Timestamp};
+use crate::history::{EntityId, EventKind, HistoryEvent, Message, RuntimeStatus, Timestamp};
 use crate::replay::{self, RewindError};
 use crate::runtime::{Apps, new_instance};
 use crate::store::{ActivityWorkItem, ListCursor, ListFilter, Rejection, StepCommit, Store, TimerItem, Write};
@@ -327,6 +327,7 @@ impl TaskHub {
                         execution_id,
                         timer_id,
                         fire_at,
+                        message: None,
                     })
                     .collect(),
                 messages: Vec::new(),
@@ -380,6 +381,83 @@ impl TaskHub {
                 }
             }
             Ok(())
+        })
+    }
+
+    pub(super) async fn signal_entity(
+        &self,
+        entity: &EntityId,
+        operation: &str,
+        input: Option<String>,
+    ) -> Result<(), ClientError> {
+        if self.apps.find_entity(&entity.name).is_none() {
+            return Err(ClientError::UnknownEntity(entity.name.clone()));
+        }
+        let input = validate_json("the operation input", input)?;
+        let event = EventKind::EntityOperation {
+            operation: operation.to_owned(),
+            input,
+            caller: None,
+            sender: None,
+        };
+        let message = Message {
+            execution_id: None,
+            event: HistoryEvent::new(Timestamp::now(), event),
+        };
+        self.commit(Write::Signal {
+            entity_key: entity.storage_key(),
+            message,
+        })
+        .await?
+        .map_err(|rejection| ClientError::InvalidArgument(format!("signal to {entity} rejected: {rejection:?}")))?;
+        Ok(())
+    }
+
+    pub(super) fn read_entity_state(&self, entity: &EntityId) -> Result<Option<EntityState>, ClientError> {
+        Ok(self
+            .store
+            .entity(&entity.storage_key())?
+            .filter(|record| record.state.is_some())
+            .map(|record| EntityState::from_record(&record, true)))
+    }
+
+    pub(super) fn list_entities(&self, query: &EntityQuery) -> Result<EntityPage, ClientError> {
+        let after = query
+            .continuation_token
+            .as_deref()
+            .filter(|token| !token.trim().is_empty());
+        let after = match after {
+            Some(token) => Some(
+                ListCursor::from_token(token)
+                    .map(|cursor| cursor.instance_id)
+                    .ok_or_else(|| ClientError::InvalidQuery(format!("invalid continuation token {token:?}")))?,
+            ),
+            None => None,
+        };
+        let name = query.name.as_ref().map(|name| name.to_lowercase());
+        let (from, to) = (query.last_operation_time_from, query.last_operation_time_to);
+        let (records, next) = self.store.list_entities(
+            name.as_deref(),
+            after.as_deref(),
+            query.top.unwrap_or(usize::MAX),
+            |record| {
+                record.state.is_some()
+                    && from.is_none_or(|from| record.last_operation_time >= from)
+                    && to.is_none_or(|to| record.last_operation_time <= to)
+            },
+        )?;
+        Ok(EntityPage {
+            entities: records
+                .iter()
+                .map(|record| EntityState::from_record(record, query.fetch_state))
+                .collect(),
+            continuation_token: next.map(|key| {
+                ListCursor {
+                    created: 0,
+                    instance_id: key,
+                }
+                .to_token()
+            }),
         })
     }
 

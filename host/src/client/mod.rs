@@ -13,7 +13,7 @@ pub use embedded::{HostConfig, TaskHub, api_history};
 pub use remote::RemoteHub;
 
 use crate::dispatch::CommitError;
-use crate::history::{InstanceRecord, RuntimeStatus, Timestamp, json_or_null};
+use crate::history::{EntityId, EntityRecord, InstanceRecord, RuntimeStatus, Timestamp, json_or_null};
 use crate::store::StoreError;
 
 /// The longest instance id accepted.
@@ -25,7 +25,7 @@ pub const MAX_INSTANCE_ID_LEN: usize = 256;
 pub enum ClientError {
     /// The instance id is empty, too long, or has a forbidden character.
     #[error(
-        "invalid instance id {0:?}: ids are 1 to 256 characters, without '/', '\\', '#', '?' or control characters"
+        "invalid instance id {0:?}: ids are 1 to 256 characters, do not start with '@' (entities), and have no '/', '\\', '#', '?' or control characters"
     )]
     InvalidInstanceId(String),
     /// No loaded app exports this orchestrator.
@@ -67,6 +67,9 @@ pub enum ClientError {
     /// The commit failed.
     #[error("storage failure: {0}")]
     Commit(#[from] CommitError),
+    /// No loaded app exports this entity.
+    #[error("the entity '{0}' does not exist")]
+    UnknownEntity(String),
     /// A query parameter or continuation token is malformed.
     #[error("{0}")]
     InvalidQuery(String),
@@ -229,6 +232,96 @@ pub struct PurgeHistoryResult {
     pub instances_deleted: u64,
 }
 
+/// An entity's state, as `read_entity_state` and the list return it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EntityState {
+    /// The entity.
+    pub id: EntityId,
+    /// When it last ran an operation.
+    pub last_operation_time: Timestamp,
+    /// Its state (`null` when not fetched).
+    pub state: Value,
+}
+
+impl EntityState {
+    fn from_record(record: &EntityRecord, fetch_state: bool) -> Self {
+        EntityState {
+            id: record.id.clone(),
+            last_operation_time: record.last_operation_time,
+            state: if fetch_state {
+                json_or_null(record.state.as_deref())
+            } else {
+                Value::Null
+            },
+        }
+    }
+
+    /// The list entry of the HTTP API: `entityId`, `lastOperationTime`, and `state` if fetched.
+    pub fn to_json(&self, with_state: bool) -> Value {
+        let mut object = json!({
+            "entityId": { "name": self.id.name, "key": self.id.key },
+            "lastOperationTime": self.last_operation_time.to_iso8601(),
+        });
+        if with_state {
+            object["state"] = self.state.clone();
+        }
+        object
+    }
+
+    /// Parses a list entry.
+    pub fn from_json(value: &Value) -> Result<Self, ClientError> {
+        let id = EntityId::new(
+            value["entityId"]["name"].as_str().unwrap_or_default(),
+            value["entityId"]["key"].as_str().unwrap_or_default(),
+        );
+        let last_operation_time = value["lastOperationTime"]
+            .as_str()
+            .and_then(Timestamp::parse_iso8601)
+            .ok_or_else(|| ClientError::Remote(format!("entity without a valid lastOperationTime: {value}")))?;
+        Ok(EntityState {
+            id,
+            last_operation_time,
+            state: value["state"].clone(),
+        })
+    }
+}
+
+/// Which entities to list, and which page.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EntityQuery {
+    /// Only entities of this name (any case).
+    pub name: Option<String>,
+    /// Last operation at or after.
+    pub last_operation_time_from: Option<Timestamp>,
+    /// Last operation at or before.
+    pub last_operation_time_to: Option<Timestamp>,
+    /// Include each entity's state.
+    pub fetch_state: bool,
+    /// Page size; `None` returns every match.
+    pub top: Option<usize>,
+    /// Where the previous page ended.
+    pub continuation_token: Option<String>,
+}
+
+/// One page of entities.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EntityPage {
+    /// The entities.
+    pub entities: Vec<EntityState>,
+    /// Pass it back for the next page; `None` on the last page.
+    pub continuation_token: Option<String>,
+}
+
+/// Checks an entity key: 1 to 256 characters, no control characters.
+pub fn validate_entity_key(key: &str) -> Result<(), ClientError> {
+    if key.is_empty() || key.chars().count() > MAX_INSTANCE_ID_LEN || key.chars().any(char::is_control) {
+        return Err(ClientError::InvalidArgument(format!(
+            "invalid entity key {key:?}: keys are 1 to 256 characters without control characters"
+        )));
+    }
+    Ok(())
+}
+
 /// An HTTP response a function would return to its caller (`create_check_status_response`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct CheckStatusResponse {
@@ -312,6 +405,7 @@ pub fn percent_encode(text: &str) -> String {
 /// Checks an instance id.
 pub fn validate_instance_id(id: &str) -> Result<(), ClientError> {
     let valid = !id.trim().is_empty()
+        && !id.starts_with('@')
         && id.chars().count() <= MAX_INSTANCE_ID_LEN
         && !id
             .chars()
@@ -522,6 +616,36 @@ impl DurableOrchestrationClient {
         match &self.backend {
             Backend::Embedded(hub) => hub.restart(instance_id, with_new_instance_id).await,
             Backend::Remote(remote) => remote.restart(instance_id, with_new_instance_id).await,
+        }
+    }
+
+    /// Sends a one-way operation to an entity, creating it if needed.
+    pub async fn signal_entity(
+        &self,
+        entity: &EntityId,
+        operation: &str,
+        input: Option<String>,
+    ) -> Result<(), ClientError> {
+        validate_entity_key(&entity.key)?;
+        match &self.backend {
+            Backend::Embedded(hub) => hub.signal_entity(entity, operation, input).await,
+            Backend::Remote(remote) => remote.signal_entity(entity, operation, input).await,
+        }
+    }
+
+    /// An entity's state; `None` if it does not exist (or has no state).
+    pub async fn read_entity_state(&self, entity: &EntityId) -> Result<Option<EntityState>, ClientError> {
+        match &self.backend {
+            Backend::Embedded(hub) => hub.read_entity_state(entity),
+            Backend::Remote(remote) => remote.read_entity_state(entity).await,
+        }
+    }
+
+    /// One page of entities matching `query`.
+    pub async fn list_entities(&self, query: &EntityQuery) -> Result<EntityPage, ClientError> {
+        match &self.backend {
+            Backend::Embedded(hub) => hub.list_entities(query),
+            Backend::Remote(remote) => remote.list_entities(query).await,
         }
     }
 

@@ -7,10 +7,10 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
 use super::{
-    ClientError, Control, InstancePage, InstanceQuery, OrchestrationStatus, PurgeFilter, PurgeHistoryResult,
-    percent_encode,
+    ClientError, Control, EntityPage, EntityQuery, EntityState, InstancePage, InstanceQuery, OrchestrationStatus,
+    PurgeFilter, PurgeHistoryResult, percent_encode,
 };
-use crate::history::{RuntimeStatus, Timestamp};
+use crate::history::{EntityId, RuntimeStatus, Timestamp};
 
 /// The header carrying list continuation tokens, both ways.
 const CONTINUATION_HEADER: &str = "x-ms-continuation-token";
@@ -321,6 +321,104 @@ impl RemoteHub {
             .as_str()
             .map(str::to_owned)
             .ok_or_else(|| ClientError::Remote("restart answer without an id".into()))
+    }
+}
+
+impl RemoteHub {
+    fn entity_path(entity: &EntityId) -> String {
+        format!(
+            "/entities/{}/{}",
+            percent_encode(&entity.name),
+            percent_encode(&entity.key)
+        )
+    }
+
+    pub(super) async fn signal_entity(
+        &self,
+        entity: &EntityId,
+        operation: &str,
+        input: Option<String>,
+    ) -> Result<(), ClientError> {
+        let path = self.path(&Self::entity_path(entity), &[("op", operation.to_owned())]);
+        let answer = self.send(Method::POST, path, input, None).await?;
+        match answer.status {
+            202 => Ok(()),
+            404 => Err(ClientError::UnknownEntity(entity.name.clone())),
+            _ => Err(answer.error("")),
+        }
+    }
+
+    pub(super) async fn read_entity_state(&self, entity: &EntityId) -> Result<Option<EntityState>, ClientError> {
+        // The GET of one entity answers its raw state; the list has the operation time.
+        let query = EntityQuery {
+            name: Some(entity.name.clone()),
+            fetch_state: true,
+            ..EntityQuery::default()
+        };
+        let answer = self
+            .send(Method::GET, self.path(&Self::entity_path(entity), &[]), None, None)
+            .await?;
+        match answer.status {
+            200 => {}
+            404 => return Ok(None),
+            _ => return Err(answer.error("")),
+        }
+        let state = answer.json()?;
+        let mut token = None;
+        loop {
+            let page = self
+                .list_entities(&EntityQuery {
+                    continuation_token: token,
+                    ..query.clone()
+                })
+                .await?;
+            if let Some(found) = page.entities.into_iter().find(|found| found.id == *entity) {
+                return Ok(Some(EntityState { state, ..found }));
+            }
+            match page.continuation_token {
+                Some(next) => token = Some(next),
+                None => return Ok(None),
+            }
+        }
+    }
+
+    pub(super) async fn list_entities(&self, query: &EntityQuery) -> Result<EntityPage, ClientError> {
+        let mut parameters = vec![("fetchState", query.fetch_state.to_string())];
+        if let Some(from) = query.last_operation_time_from {
+            parameters.push(("lastOperationTimeFrom", from.to_iso8601()));
+        }
+        if let Some(to) = query.last_operation_time_to {
+            parameters.push(("lastOperationTimeTo", to.to_iso8601()));
+        }
+        if let Some(top) = query.top {
+            parameters.push(("top", top.to_string()));
+        }
+        let path = match &query.name {
+            Some(name) => format!("/entities/{}", percent_encode(name)),
+            None => "/entities".to_owned(),
+        };
+        let answer = self
+            .send(
+                Method::GET,
+                self.path(&path, &parameters),
+                None,
+                query.continuation_token.as_deref(),
+            )
+            .await?;
+        if answer.status != 200 {
+            return Err(answer.error(""));
+        }
+        let entities = answer
+            .json()?
+            .as_array()
+            .ok_or_else(|| ClientError::Remote("the entity list is not an array".into()))?
+            .iter()
+            .map(EntityState::from_json)
+            .collect::<Result<_, _>>()?;
+        Ok(EntityPage {
+            entities,
+            continuation_token: answer.continuation_token,
+        })
     }
 }
 

@@ -561,3 +561,162 @@ fn rewind_refuses_what_did_not_fail_in_a_task() {
     }));
     assert_eq!(rewind(&own_failure), Err(RewindError::NothingToRewind));
 }
+
+fn account(key: &str) -> crate::history::EntityId {
+    crate::history::EntityId::new("Account", key)
+}
+
+/// A critical section: episode 0 locks [account/a, account/b]; episode 1 gets the grant.
+fn locked_history() -> Vec<HistoryEvent> {
+    vec![
+        event(EventKind::OrchestratorStarted),
+        event(started("BankTransfer", None)),
+        scheduled(
+            0,
+            EventKind::EntityLockRequested {
+                entities: vec![account("a"), account("b")],
+            },
+        ),
+        event(EventKind::OrchestratorCompleted),
+        event(EventKind::OrchestratorStarted),
+        event(EventKind::EntityLockGranted { task_scheduled_id: 0 }),
+        scheduled(
+            1,
+            EventKind::EntityOperationCalled {
+                entity: account("a"),
+                operation: "balance".into(),
+                input: None,
+            },
+        ),
+        event(EventKind::OrchestratorCompleted),
+    ]
+}
+
+#[test]
+fn entity_names_are_case_insensitive_in_ids() {
+    assert_eq!(
+        crate::history::EntityId::new("Counter", "k"),
+        crate::history::EntityId::new("COUNTER", "k")
+    );
+    let id = account("x@y");
+    assert_eq!(crate::history::EntityId::from_storage_key(&id.storage_key()), Some(id));
+}
+
+#[test]
+fn a_lock_request_is_sorted_and_sent_to_the_first_entity() {
+    let state = ExecutionState::from_history(&locked_history()[..2]);
+    let returned = EpisodeResult {
+        actions: vec![Action {
+            id: 0,
+            kind: ActionKind::LockEntities {
+                entities: vec![account("b"), account("a"), account("b")],
+            },
+        }],
+        custom_status: None,
+    };
+    let outcome = finish_episode("transfer", &state, at(1), Vec::new(), Some(returned)).unwrap();
+    assert_eq!(
+        outcome.effects,
+        vec![Effect::LockEntities {
+            task_id: 0,
+            entities: vec![account("a"), account("b")]
+        }]
+    );
+}
+
+#[test]
+fn the_lock_grant_and_entity_answers_complete_pending_tasks() {
+    let state = ExecutionState::from_history(&locked_history());
+    assert_eq!(state.locks_held, vec![account("a"), account("b")]);
+    let answer = message(EventKind::EntityOperationCompleted {
+        task_scheduled_id: 1,
+        result: Some("10".into()),
+    });
+    let stale = message(EventKind::EntityOperationCompleted {
+        task_scheduled_id: 0,
+        result: None,
+    });
+    let triage = triage(&state, 1, &[answer, stale]);
+    assert_eq!(triage.dispositions, vec![Disposition::Accept, Disposition::Drop]);
+}
+
+#[test]
+fn ending_inside_a_critical_section_releases_the_locks() {
+    let state = ExecutionState::from_history(&locked_history());
+    let returned = EpisodeResult {
+        actions: vec![Action {
+            id: -1,
+            kind: ActionKind::Complete {
+                result: Some("true".into()),
+            },
+        }],
+        custom_status: None,
+    };
+    let outcome = finish_episode("transfer", &state, at(2), Vec::new(), Some(returned)).unwrap();
+    assert!(outcome.effects.contains(&Effect::UnlockEntities {
+        entities: vec![account("a"), account("b")]
+    }));
+}
+
+#[test]
+fn releasing_then_completing_does_not_release_twice() {
+    let state = ExecutionState::from_history(&locked_history());
+    let returned = EpisodeResult {
+        actions: vec![
+            Action {
+                id: 2,
+                kind: ActionKind::UnlockEntities {
+                    entities: vec![account("a"), account("b")],
+                },
+            },
+            Action {
+                id: -1,
+                kind: ActionKind::Complete { result: None },
+            },
+        ],
+        custom_status: None,
+    };
+    let outcome = finish_episode("transfer", &state, at(2), Vec::new(), Some(returned)).unwrap();
+    let unlocks = outcome
+        .effects
+        .iter()
+        .filter(|effect| matches!(effect, Effect::UnlockEntities { .. }))
+        .count();
+    assert_eq!(unlocks, 1);
+}
+
+#[test]
+fn replay_calling_another_entity_operation_is_nondeterminism() {
+    let episodes = recorded_episodes(&locked_history());
+    let returned = vec![Action {
+        id: 1,
+        kind: ActionKind::CallEntity {
+            entity: account("a"),
+            operation: "withdraw".into(),
+            input: None,
+        },
+    }];
+    let error = check_replayed_episode(1, &episodes[1].actions, &returned).unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("EntityOperationCalled 'balance' on account/a"),
+        "{message}"
+    );
+    assert!(message.contains("CallEntity 'withdraw' on account/a"), "{message}");
+}
+
+#[test]
+fn a_nested_critical_section_is_an_invalid_action() {
+    let state = ExecutionState::from_history(&locked_history());
+    let returned = EpisodeResult {
+        actions: vec![Action {
+            id: 2,
+            kind: ActionKind::LockEntities {
+                entities: vec![account("c")],
+            },
+        }],
+        custom_status: None,
+    };
+    let error = finish_episode("transfer", &state, at(2), Vec::new(), Some(returned)).unwrap_err();
+    assert!(matches!(error, ReplayError::InvalidAction(_)), "{error}");
+}

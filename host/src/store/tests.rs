@@ -76,6 +76,7 @@ fn step(record: &InstanceRecord, consumed: Vec<u64>) -> StepCommit {
             execution_id: record.execution_id,
             timer_id: 1,
             fire_at: Timestamp(99),
+            message: None,
         }],
         messages: Vec::new(),
         children: Vec::new(),
