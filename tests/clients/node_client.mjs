@@ -506,6 +506,22 @@ async function drive() {
     );
     await client.terminate(defaultId, "cleanup");
 
+    // --- entities: signalEntity and readEntityState on the Counter example -------------------
+    const counter = new df.EntityId("Counter", `${PREFIX}counter`);
+    const absent = await client.readEntityState(counter);
+    check("readEntityState of an entity that does not exist (404) -> entityExists false", !absent.entityExists, absent);
+    await client.signalEntity(counter, "add", 5);
+    await client.signalEntity(new df.EntityId("counter", `${PREFIX}counter`), "add", 2);
+    const entityDeadline = Date.now() + 30000;
+    let entity = await client.readEntityState(counter);
+    while (!(entity.entityExists && entity.entityState === 7) && Date.now() < entityDeadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        entity = await client.readEntityState(counter);
+    }
+    check("signalEntity add 5 and add 2 (names ignore case) -> readEntityState 7", entity.entityExists && entity.entityState === 7, entity);
+    const unknownEntity = await raises(client.signalEntity(new df.EntityId("NoSuchEntity", "k"), "add", 1));
+    check("signalEntity to an unknown entity name (404) rejects", unknownEntity !== undefined, String(unknownEntity));
+
     console.log(`node client: all ${checks} checks passed in ${((Date.now() - started) / 1000).toFixed(1)}s`);
 }
 

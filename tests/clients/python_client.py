@@ -26,7 +26,7 @@ from datetime import datetime, timedelta, timezone
 
 import azure.functions as func
 from azure.durable_functions.models.utils import http_utils
-from azure.durable_functions import DurableOrchestrationClient, OrchestrationRuntimeStatus
+from azure.durable_functions import DurableOrchestrationClient, EntityId, OrchestrationRuntimeStatus
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
 Status = OrchestrationRuntimeStatus
@@ -521,6 +521,23 @@ async def drive():
     check("purge_instance_history_by matching nothing (404) -> instances_deleted 0",
           result.instances_deleted == 0, vars(result))
     await client.terminate(keep_id, "cleanup")
+
+    # Entities: signal_entity and read_entity_state on the Counter example.
+    counter = EntityId("Counter", f"{PREFIX}counter")
+    missing = await client.read_entity_state(counter)
+    check("read_entity_state of an entity that does not exist (404) -> entity_exists False",
+          not missing.entity_exists, vars(missing))
+    await client.signal_entity(counter, "add", 5)
+    await client.signal_entity(EntityId("counter", f"{PREFIX}counter"), "add", 2)
+    deadline = time.monotonic() + 30
+    state = await client.read_entity_state(counter)
+    while not (state.entity_exists and state.entity_state == 7) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        state = await client.read_entity_state(counter)
+    check("signal_entity add 5 and add 2 (names ignore case) -> read_entity_state 7",
+          state.entity_exists and state.entity_state == 7, vars(state))
+    error = await raises(client.signal_entity(EntityId("NoSuchEntity", "k"), "add", 1))
+    check("signal_entity to an unknown entity name (404) raises", error is not None, repr(error))
 
     print(f"python client: all {CHECKS} checks passed in {time.monotonic() - started:.1f}s", flush=True)
 
