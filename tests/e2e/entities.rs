@@ -275,3 +275,40 @@ fn the_cli_signals_reads_and_lists_entities() {
     ]);
     assert_eq!(code, Some(1));
 }
+
+#[test]
+fn a_signal_scheduled_for_later_arrives_after_its_time() {
+    let host = Host::start(
+        &temp_dir("entity-scheduled").join("store.redb"),
+        &crate::support::all_apps(),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let id = host.start_orchestration("ScheduledSignal", None, Some("\"later\""));
+    assert_eq!(host.wait_for_finish(&id)["runtimeStatus"], "Completed");
+    wait_for_state(&host, "Counter", "later", json!(1), Duration::from_secs(30));
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "delivered after {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn an_entity_operation_can_start_an_orchestration() {
+    let host = Host::start(
+        &temp_dir("entity-starts").join("store.redb"),
+        &crate::support::all_apps(),
+    )
+    .unwrap();
+    assert_eq!(
+        signal(&host, "Starter", "s", "start", Some("\"started-by-entity\"")).status,
+        202
+    );
+    let status = host.wait_for_finish("started-by-entity");
+    assert_eq!(
+        status["output"],
+        json!(["Hello Tokyo!", "Hello Seattle!", "Hello London!"])
+    );
+    wait_for_state(&host, "Starter", "s", json!(1), Duration::from_secs(30));
+}

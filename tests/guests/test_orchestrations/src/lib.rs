@@ -6,7 +6,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use durable_sdk::{Error, OrchestrationContext, RetryOptions};
+use durable_sdk::{EntityContext, EntityId, Error, OrchestrationContext, RetryOptions};
 use serde_json::{Value, json};
 
 /// Runs two example orchestrators as sub-orchestrations and combines their outputs.
@@ -119,9 +119,26 @@ fn fail_until(deadline: u64) -> Result<String, Error> {
     Ok("on time".into())
 }
 
+/// Signals `Counter`/`{input}` `add 1` one second from now, then returns at once.
+async fn scheduled_signal(ctx: OrchestrationContext) -> Result<(), Error> {
+    let key: String = ctx.get_input()?;
+    let at = ctx.current_utc_datetime() + Duration::from_secs(1);
+    ctx.signal_entity_at(&EntityId::new("Counter", &key), "add", 1, at);
+    Ok(())
+}
+
+/// An entity whose `start` operation starts `E1_HelloSequence` under the id it is given.
+fn starter(ctx: &mut EntityContext<u32>) -> Result<(), Error> {
+    let instance_id: String = ctx.get_input()?;
+    ctx.start_new_orchestration("E1_HelloSequence", Some(&instance_id), ());
+    *ctx.state_mut() += 1;
+    Ok(())
+}
+
 durable_sdk::export! {
     orchestrators: {
         "RewindMe" => rewind_me,
+        "ScheduledSignal" => scheduled_signal,
         "SubOrchestrationParent" => sub_orchestration_parent,
         "SubOrchestrationFailure" => sub_orchestration_failure,
         "RetryThenGiveUp" => retry_then_give_up,
@@ -131,5 +148,8 @@ durable_sdk::export! {
     },
     activities: {
         "FailUntil" => fail_until,
+    },
+    entities: {
+        "Starter" => starter,
     },
 }
