@@ -339,15 +339,7 @@ impl Context<'_> {
         };
         let page = self.client.list_instances(&query).await?;
         let body = Value::Array(page.instances.iter().map(|status| status.to_json()).collect());
-        let mut response = json_response(StatusCode::OK, &body);
-        if let Some(token) = page.continuation_token {
-            set_header(
-                &mut response,
-                hyper::header::HeaderName::from_static(CONTINUATION_HEADER),
-                &token,
-            );
-        }
-        Ok(response)
+        Ok(page_response(&body, page.continuation_token.as_deref()))
     }
 
     async fn signal_entity(&self, name: &str, key: &str) -> Result<Response<Full<Bytes>>, ApiError> {
@@ -382,15 +374,7 @@ impl Context<'_> {
         };
         let page = self.client.list_entities(&query).await?;
         let body = Value::Array(page.entities.iter().map(|entity| entity.to_json(fetch_state)).collect());
-        let mut response = json_response(StatusCode::OK, &body);
-        if let Some(token) = page.continuation_token {
-            set_header(
-                &mut response,
-                hyper::header::HeaderName::from_static(CONTINUATION_HEADER),
-                &token,
-            );
-        }
-        Ok(response)
+        Ok(page_response(&body, page.continuation_token.as_deref()))
     }
 
     /// `top`: a positive page size, 100 when absent.
@@ -544,6 +528,19 @@ fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
         CONTENT_TYPE,
         HeaderValue::from_static("application/json; charset=utf-8"),
     );
+    response
+}
+
+/// 200 with one page of a list, and the token of the next page if there is one.
+fn page_response(body: &Value, continuation_token: Option<&str>) -> Response<Full<Bytes>> {
+    let mut response = json_response(StatusCode::OK, body);
+    if let Some(token) = continuation_token {
+        set_header(
+            &mut response,
+            hyper::header::HeaderName::from_static(CONTINUATION_HEADER),
+            token,
+        );
+    }
     response
 }
 

@@ -327,16 +327,7 @@ impl Orchestrations {
                                 input,
                                 scheduled_time,
                             } => {
-                                let event = EventKind::EntityOperation {
-                                    operation,
-                                    input,
-                                    caller: None,
-                                    sender: None,
-                                };
-                                let message = Message {
-                                    execution_id: None,
-                                    event: HistoryEvent::new(now, event),
-                                };
+                                let message = entity_operation(operation, input, None, None, now);
                                 push_signal(&mut messages_out, &mut timers, &target, message, scheduled_time, now);
                             }
                             EntityAction::StartOrchestration {
@@ -614,19 +605,8 @@ impl Orchestrations {
                         execution_id: record.execution_id,
                         task_id,
                     };
-                    let event = EventKind::EntityOperation {
-                        operation,
-                        input,
-                        caller: Some(caller),
-                        sender: Some(instance_id.clone()),
-                    };
-                    commit.messages.push((
-                        entity.storage_key(),
-                        Message {
-                            execution_id: None,
-                            event: HistoryEvent::new(now, event),
-                        },
-                    ));
+                    let message = entity_operation(operation, input, Some(caller), Some(instance_id.clone()), now);
+                    commit.messages.push((entity.storage_key(), message));
                 }
                 Effect::SignalEntity {
                     entity,
@@ -634,16 +614,7 @@ impl Orchestrations {
                     input,
                     scheduled_time,
                 } => {
-                    let event = EventKind::EntityOperation {
-                        operation,
-                        input,
-                        caller: None,
-                        sender: Some(instance_id.clone()),
-                    };
-                    let message = Message {
-                        execution_id: None,
-                        event: HistoryEvent::new(now, event),
-                    };
+                    let message = entity_operation(operation, input, None, Some(instance_id.clone()), now);
                     push_signal(
                         &mut commit.messages,
                         &mut commit.timers,
@@ -952,5 +923,26 @@ fn pass_lock_on(owner: &EntityCaller, entities: Vec<EntityId>, position: usize, 
                 },
             )
         }
+    }
+}
+
+/// An operation for an entity's inbox; `caller` waits for the result, `sender` is the
+/// orchestration that sent it (an entity's lock lets only its owner's operations through).
+fn entity_operation(
+    operation: String,
+    input: Option<String>,
+    caller: Option<EntityCaller>,
+    sender: Option<String>,
+    now: Timestamp,
+) -> Message {
+    let event = EventKind::EntityOperation {
+        operation,
+        input,
+        caller,
+        sender,
+    };
+    Message {
+        execution_id: None,
+        event: HistoryEvent::new(now, event),
     }
 }
