@@ -928,7 +928,7 @@ fn pass_lock_on(owner: &EntityCaller, entities: Vec<EntityId>, position: usize, 
 
 /// An operation for an entity's inbox; `caller` waits for the result, `sender` is the
 /// orchestration that sent it (an entity's lock lets only its owner's operations through).
-fn entity_operation(
+pub fn entity_operation(
     operation: String,
     input: Option<String>,
     caller: Option<EntityCaller>,

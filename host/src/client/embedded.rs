@@ -12,7 +12,7 @@ use super::{
 use crate::dispatch::{DispatchConfig, Dispatcher};
 use crate::history::{EntityId, EventKind, HistoryEvent, Message, RuntimeStatus, Timestamp};
 use crate::replay::{self, RewindError};
-use crate::runtime::{Apps, new_instance};
+use crate::runtime::{Apps, entity_operation, new_instance};
 use crate::store::{ActivityWorkItem, ListCursor, ListFilter, Rejection, StepCommit, Store, TimerItem, Write};
 use crate::wasm::{FunctionKind, LoadError, WasmRuntime};
 
@@ -394,16 +394,7 @@ impl TaskHub {
             return Err(ClientError::UnknownEntity(entity.name.clone()));
         }
         let input = validate_json("the operation input", input)?;
-        let event = EventKind::EntityOperation {
-            operation: operation.to_owned(),
-            input,
-            caller: None,
-            sender: None,
-        };
-        let message = Message {
-            execution_id: None,
-            event: HistoryEvent::new(Timestamp::now(), event),
-        };
+        let message = entity_operation(operation.to_owned(), input, None, None, Timestamp::now());
         self.commit(Write::Signal {
             entity_key: entity.storage_key(),
             message,
