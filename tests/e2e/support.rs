@@ -47,26 +47,36 @@ pub fn example_apps() -> &'static [PathBuf] {
     })
 }
 
-/// The guest apps of tests/guests, built once per test run.
+/// Builds every guest app of tests/guests (one cargo run per test process) and returns the
+/// directory holding their `.wasm` files.
+fn test_guests_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = repo_root();
+        let status = Command::new("cargo")
+            .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+            .arg(root.join("tests/guests/Cargo.toml"))
+            .arg("--target-dir")
+            .arg(root.join("target"))
+            .stdout(Stdio::null())
+            .status()
+            .expect("running cargo for tests/guests");
+        assert!(status.success(), "building tests/guests failed");
+        root.join("target/wasm32-wasip2/release")
+    })
+}
+
+/// The guest app `name` of tests/guests (the crate name, e.g. `hostile`), built once per
+/// test run.
+pub fn guest_app(name: &str) -> PathBuf {
+    let wasm = test_guests_dir().join(format!("{name}.wasm"));
+    assert!(wasm.exists(), "{} was not built", wasm.display());
+    wasm
+}
+
+/// The main test guest, `tests/guests/test_orchestrations`.
 pub fn test_guest() -> PathBuf {
-    static GUEST: OnceLock<PathBuf> = OnceLock::new();
-    GUEST
-        .get_or_init(|| {
-            let root = repo_root();
-            let status = Command::new("cargo")
-                .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
-                .arg(root.join("tests/guests/Cargo.toml"))
-                .arg("--target-dir")
-                .arg(root.join("target"))
-                .stdout(Stdio::null())
-                .status()
-                .expect("running cargo for tests/guests");
-            assert!(status.success(), "building tests/guests failed");
-            let wasm = root.join("target/wasm32-wasip2/release/test_orchestrations.wasm");
-            assert!(wasm.exists(), "{} was not built", wasm.display());
-            wasm
-        })
-        .clone()
+    guest_app("test_orchestrations")
 }
 
 /// The example apps plus the test guest.
@@ -123,6 +133,20 @@ impl Host {
         for app in apps {
             command.arg("--app").arg(app);
         }
+        Host::spawn(command)
+    }
+
+    /// Starts `durable serve --config CONFIG` on a free loopback port.
+    pub fn start_with_config(config: &Path, args: &[&str]) -> Result<Host> {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_durable"));
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(config)
+            .args(args);
+        Host::spawn(command)
+    }
+
+    fn spawn(mut command: Command) -> Result<Host> {
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
