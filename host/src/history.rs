@@ -849,6 +849,10 @@ pub struct InstanceRecord {
     pub last_updated_time: Timestamp,
     /// Set for sub-orchestrations.
     pub parent: Option<ParentInstance>,
+    /// Content hash of the app version the current execution runs on, fixed at its first
+    /// episode so a deployment never changes the code under a running orchestration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_version: Option<String>,
 }
 
 impl InstanceRecord {

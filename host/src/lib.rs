@@ -19,10 +19,15 @@
 //! # let _ = id; Ok(()) }
 //! ```
 
+pub mod check;
 pub mod client;
+pub mod config;
 pub mod dispatch;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod history;
 pub mod http;
+pub mod hubs;
 pub mod replay;
 pub mod runtime;
 pub mod store;

@@ -7,8 +7,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use durable_host::client::{HostConfig, TaskHub};
+use durable_host::config::{HostConfigFile, HttpLimits, HubConfig, Limits};
 use durable_host::dispatch::DispatchConfig;
+use durable_host::hubs::Hosting;
+use durable_host::wasm::WasmRuntime;
 
 const USAGE: &str = "\
 durable: runs Durable Functions compiled to WebAssembly components
@@ -16,30 +18,40 @@ durable: runs Durable Functions compiled to WebAssembly components
 USAGE:
     durable serve --app FILE.wasm [--app FILE.wasm ...] [--listen HOST:PORT] [--store PATH]
                   [--component-cache DIR] [--cache-size N] [--activity-concurrency N]
+    durable serve --config FILE.toml [--listen HOST:PORT] [--component-cache DIR] [--cache-size N]
+                  [--allow-unauthenticated]
 
     --listen                 address to serve the HTTP API on (default 127.0.0.1:7071; port 0 picks one)
     --store                  redb file holding every instance (default .durable/store.redb)
     --app                    a function app component; repeat for several
-    --component-cache        where compiled components are kept (default: beside the store)
-    --cache-size             live orchestrations kept in memory (default 10000)
-    --activity-concurrency   activities run at the same time (default 16)
+    --config                 task hubs (tenants) with their stores, keys, apps and limits; see README
+    --component-cache        where compiled components are kept (default: beside the store or config)
+    --cache-size             live orchestrations kept in memory per store (default 10000)
+    --activity-concurrency   activities run at the same time (default 16; per hub in a config file)
+    --allow-unauthenticated  serve a hub without keys on a non-loopback address
+
+    SIGHUP (or POST /admin/keys/reload) re-reads the keys of a config file without a restart.
 ";
 
 struct ServeArgs {
     listen: SocketAddr,
-    store: PathBuf,
+    store: Option<PathBuf>,
     apps: Vec<PathBuf>,
+    config: Option<PathBuf>,
     component_cache: Option<PathBuf>,
     dispatch: DispatchConfig,
+    allow_unauthenticated: bool,
 }
 
 fn parse_serve(mut args: impl Iterator<Item = String>) -> Result<ServeArgs> {
     let mut parsed = ServeArgs {
         listen: "127.0.0.1:7071".parse().expect("a valid default address"),
-        store: PathBuf::from(".durable/store.redb"),
+        store: None,
         apps: Vec::new(),
+        config: None,
         component_cache: None,
         dispatch: DispatchConfig::default(),
+        allow_unauthenticated: false,
     };
     while let Some(flag) = args.next() {
         let (flag, inline) = match flag.split_once('=') {
@@ -59,7 +71,9 @@ fn parse_serve(mut args: impl Iterator<Item = String>) -> Result<ServeArgs> {
                     .parse()
                     .with_context(|| format!("--listen {text}: expected HOST:PORT, e.g. 127.0.0.1:7071"))?;
             }
-            "--store" => parsed.store = PathBuf::from(value()?),
+            "--store" => parsed.store = Some(PathBuf::from(value()?)),
+            "--config" => parsed.config = Some(PathBuf::from(value()?)),
+            "--allow-unauthenticated" => parsed.allow_unauthenticated = true,
             "--app" => parsed.apps.push(PathBuf::from(value()?)),
             "--component-cache" => parsed.component_cache = Some(PathBuf::from(value()?)),
             "--cache-size" => {
@@ -76,8 +90,11 @@ fn parse_serve(mut args: impl Iterator<Item = String>) -> Result<ServeArgs> {
             other => bail!("unknown option {other}\n\n{USAGE}"),
         }
     }
-    if parsed.apps.is_empty() {
-        bail!("durable serve needs at least one --app FILE.wasm\n\n{USAGE}");
+    if parsed.config.is_some() && (!parsed.apps.is_empty() || parsed.store.is_some()) {
+        bail!("--config declares the stores and apps of every hub: drop --app and --store\n\n{USAGE}");
+    }
+    if parsed.config.is_none() && parsed.apps.is_empty() {
+        bail!("durable serve needs at least one --app FILE.wasm (or --config FILE.toml)\n\n{USAGE}");
     }
     Ok(parsed)
 }
@@ -114,49 +131,97 @@ fn main() -> Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
-    let component_cache = args.component_cache.clone().unwrap_or_else(|| {
-        args.store
-            .parent()
-            .map(|dir| dir.join("component-cache"))
-            .unwrap_or_else(|| PathBuf::from("component-cache"))
-    });
-    let config = HostConfig {
-        store_path: args.store.clone(),
-        apps: args.apps.clone(),
-        component_cache: Some(component_cache),
-        dispatch: args.dispatch.clone(),
+    let (config, state_dir) = match &args.config {
+        Some(file) => {
+            let config = HostConfigFile::load(file)?;
+            let dir = file.parent().unwrap_or(std::path::Path::new(".")).join(".durable");
+            (config, dir)
+        }
+        None => {
+            let store = args
+                .store
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(".durable/store.redb"));
+            let limits = Limits {
+                activity_concurrency: args.dispatch.activity_concurrency,
+                ..Limits::default()
+            };
+            let hub = HubConfig::single(store.clone(), &args.apps, limits);
+            let config = HostConfigFile {
+                admin_keys: Vec::new(),
+                http: HttpLimits::default(),
+                hubs: [(hub.name.clone(), hub)].into_iter().collect(),
+            };
+            let dir = store.parent().map(PathBuf::from).unwrap_or_default();
+            (config, dir)
+        }
     };
-    let (hub, load_errors) = TaskHub::start(config)
-        .await
-        .with_context(|| format!("opening store {}", args.store.display()))?;
-    for error in &load_errors {
-        eprintln!("error: app rejected: {error}");
+    let component_cache = args
+        .component_cache
+        .clone()
+        .unwrap_or_else(|| state_dir.join("component-cache"));
+    let wasm = Arc::new(WasmRuntime::new(Some(component_cache))?);
+    let (hosting, problems) = Hosting::start(config, args.config.clone(), wasm, args.dispatch.clone()).await?;
+    for problem in &problems {
+        eprintln!("error: {problem}");
     }
-    for app in hub.apps().all() {
-        let names: Vec<&str> = app.functions.iter().map(|(name, _)| name.as_str()).collect();
-        eprintln!(
-            "loaded {} ({}): {}",
-            app.path.display(),
-            &app.hash[..12],
-            names.join(", ")
-        );
+    let mut functions = 0;
+    for hub in hosting.hubs().values() {
+        for app in hub.apps().deployments() {
+            let names: Vec<&str> = app.app.functions.iter().map(|(name, _)| name.as_str()).collect();
+            functions += names.len();
+            eprintln!(
+                "hub {}: app {} ({}, {}): {}",
+                hub.name(),
+                app.name,
+                app.app.path.display(),
+                &app.app.hash[..12],
+                names.join(", ")
+            );
+        }
     }
-    if hub.apps().all().is_empty() {
+    if args.config.is_none() && functions == 0 {
         bail!("no app could be loaded");
+    }
+    if !args.listen.ip().is_loopback() && hosting.has_open_hub() && !args.allow_unauthenticated {
+        bail!(
+            "refusing to serve a task hub without keys on {} (not a loopback address): give every hub keys in a --config file, or pass --allow-unauthenticated",
+            args.listen
+        );
     }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
-    let hub = Arc::new(hub);
+    let hosting = Arc::new(hosting);
+    let reloader = tokio::spawn(reload_keys_on_sighup(hosting.clone()));
     println!("durable listening on {}", durable_host::http::base_url(address));
-    durable_host::http::serve(listener, hub.client(), shutdown_signal()).await?;
+    durable_host::http::serve(listener, hosting.clone(), shutdown_signal()).await?;
     eprintln!("shutting down");
-    match Arc::try_unwrap(hub) {
-        Ok(hub) => hub.shutdown().await,
-        Err(_) => eprintln!("warning: requests still hold the task hub; exiting without waiting"),
+    reloader.abort();
+    let _ = reloader.await;
+    match Arc::try_unwrap(hosting) {
+        Ok(hosting) => hosting.shutdown().await,
+        Err(_) => eprintln!("warning: requests still hold the host; exiting without waiting"),
     }
     Ok(())
+}
+
+async fn reload_keys_on_sighup(hosting: Arc<Hosting>) {
+    let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        return;
+    };
+    while hangup.recv().await.is_some() {
+        match hosting.reload_keys() {
+            Ok(notes) => {
+                eprintln!("keys reloaded");
+                for note in notes {
+                    eprintln!("note: {note}");
+                }
+            }
+            Err(error) => eprintln!("error: keys not reloaded: {error}"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

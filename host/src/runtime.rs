@@ -17,57 +17,205 @@ use crate::wasm::{App, FunctionKind, GuestTrap, OrchestratorHost, WasmRuntime};
 /// How many inbox messages one step takes at most.
 const INBOX_BATCH: usize = 1_000;
 
-/// The loaded apps of a task hub and the function names they export.
+/// The apps of a task hub: the deployed version of each, the function names they export,
+/// and the older versions still kept because unfinished orchestrations started on them.
+///
+/// Deployment changes it while the hub runs, so every lookup returns an `Arc<App>` the
+/// caller keeps for the length of its call.
 pub struct Apps {
-    apps: Vec<Arc<App>>,
-    functions: HashMap<String, (usize, FunctionKind)>,
+    catalog: std::sync::RwLock<Catalog>,
+    changes: std::sync::atomic::AtomicU64,
+}
+
+/// One deployed app.
+#[derive(Clone)]
+pub struct Deployment {
+    /// The app's name in its hub.
+    pub name: String,
+    /// Its current version.
+    pub app: Arc<App>,
+    /// Payload and history limits of its orchestrations.
+    pub limits: crate::config::Limits,
+}
+
+#[derive(Default)]
+struct Catalog {
+    current: Vec<Deployment>,
+    /// Every version in memory by content hash: the current ones and those kept for
+    /// orchestrations started on them.
+    versions: HashMap<String, (Arc<App>, crate::config::Limits)>,
+    functions: HashMap<String, (Arc<App>, FunctionKind)>,
     /// Entities by lowercased name: entity names are case-insensitive.
-    entities: HashMap<String, usize>,
+    entities: HashMap<String, Arc<App>>,
+}
+
+impl Catalog {
+    fn reindex(&mut self) {
+        self.functions.clear();
+        self.entities.clear();
+        for deployment in &self.current {
+            let app = &deployment.app;
+            for (name, kind) in &app.functions {
+                if *kind == FunctionKind::Entity {
+                    self.entities.entry(name.to_lowercase()).or_insert_with(|| app.clone());
+                } else {
+                    self.functions
+                        .entry(name.clone())
+                        .or_insert_with(|| (app.clone(), *kind));
+                }
+            }
+            self.versions
+                .insert(app.hash.clone(), (app.clone(), deployment.limits.clone()));
+        }
+    }
 }
 
 impl Apps {
-    /// Indexes the functions of `apps`; a name exported twice resolves to the first app.
+    /// Apps named by their file stems, with default limits; a name exported twice resolves
+    /// to the first app.
     pub fn new(apps: Vec<App>) -> Self {
-        let mut functions = HashMap::new();
-        let mut entities = HashMap::new();
-        for (index, app) in apps.iter().enumerate() {
-            for (name, kind) in &app.functions {
-                if *kind == FunctionKind::Entity {
-                    entities.entry(name.to_lowercase()).or_insert(index);
-                } else {
-                    functions.entry(name.clone()).or_insert((index, *kind));
-                }
-            }
-        }
+        Apps::deployed(
+            apps.into_iter()
+                .map(|app| Deployment {
+                    name: crate::config::app_name_of(&app.path),
+                    app: Arc::new(app),
+                    limits: crate::config::Limits::default(),
+                })
+                .collect(),
+        )
+    }
+
+    /// The given deployments, in resolution order.
+    pub fn deployed(current: Vec<Deployment>) -> Self {
+        let mut catalog = Catalog {
+            current,
+            ..Catalog::default()
+        };
+        catalog.reindex();
         Apps {
-            apps: apps.into_iter().map(Arc::new).collect(),
-            functions,
-            entities,
+            catalog: std::sync::RwLock::new(catalog),
+            changes: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
-    /// The app exporting function `name` of `kind`.
-    pub fn find(&self, name: &str, kind: FunctionKind) -> Option<(usize, &Arc<App>)> {
-        match self.functions.get(name) {
-            Some(&(index, found)) if found == kind => Some((index, &self.apps[index])),
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Catalog> {
+        self.catalog.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Deploys `deployment`, replacing the app of the same name (whose version stays
+    /// available to the orchestrations started on it). New apps resolve after older ones.
+    pub fn deploy(&self, deployment: Deployment) {
+        let mut catalog = self.catalog.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match catalog
+            .current
+            .iter_mut()
+            .find(|current| current.name == deployment.name)
+        {
+            Some(current) => *current = deployment,
+            None => catalog.current.push(deployment),
+        }
+        catalog.reindex();
+        self.changes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Removes app `name`; its version stays available to orchestrations started on it
+    /// until [`Apps::retain_versions`] drops it. False if there is no such app.
+    pub fn remove(&self, name: &str) -> bool {
+        let mut catalog = self.catalog.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let before = catalog.current.len();
+        catalog.current.retain(|current| current.name != name);
+        let removed = catalog.current.len() != before;
+        catalog.reindex();
+        self.changes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        removed
+    }
+
+    /// Drops every version that is neither current nor in `in_use`; returns the hashes of
+    /// the versions dropped.
+    pub fn retain_versions(&self, in_use: &std::collections::HashSet<String>) -> Vec<String> {
+        let mut catalog = self.catalog.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let current: std::collections::HashSet<String> = catalog
+            .current
+            .iter()
+            .map(|deployment| deployment.app.hash.clone())
+            .collect();
+        let dropped: Vec<String> = catalog
+            .versions
+            .keys()
+            .filter(|hash| !current.contains(*hash) && !in_use.contains(*hash))
+            .cloned()
+            .collect();
+        for hash in &dropped {
+            catalog.versions.remove(hash);
+        }
+        if !dropped.is_empty() {
+            self.changes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        dropped
+    }
+
+    /// Keeps an older version available (after a restart, for the orchestrations that
+    /// started on it).
+    pub fn keep_version(&self, app: Arc<App>, limits: crate::config::Limits) {
+        let mut catalog = self.catalog.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        catalog.versions.entry(app.hash.clone()).or_insert((app, limits));
+    }
+
+    /// Counts changes, so holders of per-version state know when to look for dropped ones.
+    pub fn change_count(&self) -> u64 {
+        self.changes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The current app exporting function `name` of `kind`.
+    pub fn find(&self, name: &str, kind: FunctionKind) -> Option<Arc<App>> {
+        match self.read().functions.get(name) {
+            Some((app, found)) if *found == kind => Some(app.clone()),
             _ => None,
         }
     }
 
-    /// The index of the app exporting entity `name` (any case).
-    pub fn find_entity(&self, name: &str) -> Option<usize> {
-        self.entities.get(&name.to_lowercase()).copied()
+    /// The current app exporting entity `name` (any case).
+    pub fn find_entity(&self, name: &str) -> Option<Arc<App>> {
+        self.read().entities.get(&name.to_lowercase()).cloned()
     }
 
-    /// Every loaded app.
-    pub fn all(&self) -> &[Arc<App>] {
-        &self.apps
+    /// The version with content hash `hash`, if still kept.
+    pub fn version(&self, hash: &str) -> Option<Arc<App>> {
+        self.read().versions.get(hash).map(|(app, _)| app.clone())
+    }
+
+    /// The limits that apply to orchestrations of version `hash` (the defaults if unknown).
+    pub fn limits_of(&self, hash: &str) -> crate::config::Limits {
+        self.read()
+            .versions
+            .get(hash)
+            .map(|(_, limits)| limits.clone())
+            .unwrap_or_default()
+    }
+
+    /// The current deployments, in resolution order.
+    pub fn deployments(&self) -> Vec<Deployment> {
+        self.read().current.clone()
+    }
+
+    /// The hashes of every version kept.
+    pub fn version_hashes(&self) -> Vec<String> {
+        self.read().versions.keys().cloned().collect()
+    }
+
+    /// Every current app.
+    pub fn all(&self) -> Vec<Arc<App>> {
+        self.read()
+            .current
+            .iter()
+            .map(|deployment| deployment.app.clone())
+            .collect()
     }
 }
 
 /// A live orchestration: the guest resource plus what replay knows of its history.
 struct Live {
-    app: usize,
+    app: Arc<App>,
     generation: u64,
     resource: ResourceAny,
     execution_id: u64,
@@ -89,7 +237,10 @@ pub struct Orchestrations {
     wasm: Arc<WasmRuntime>,
     apps: Arc<Apps>,
     store: Arc<Store>,
-    hosts: Vec<HostSlot>,
+    /// Wasm instances by app version (content hash).
+    hosts: HashMap<String, HostSlot>,
+    /// `apps.change_count()` when `hosts` was last swept of dropped versions.
+    swept_at: u64,
     live: HashMap<String, Live>,
     recency: BTreeMap<u64, String>,
     tick: u64,
@@ -99,19 +250,12 @@ pub struct Orchestrations {
 impl Orchestrations {
     /// Creates the runner; at most `capacity` orchestrations stay live.
     pub fn new(wasm: Arc<WasmRuntime>, apps: Arc<Apps>, store: Arc<Store>, capacity: usize) -> Self {
-        let hosts = apps
-            .all()
-            .iter()
-            .map(|_| HostSlot {
-                host: None,
-                generation: 0,
-            })
-            .collect();
         Orchestrations {
             wasm,
             apps,
             store,
-            hosts,
+            hosts: HashMap::new(),
+            swept_at: 0,
             live: HashMap::new(),
             recency: BTreeMap::new(),
             tick: 0,
@@ -129,8 +273,8 @@ impl Orchestrations {
     pub async fn evict(&mut self, instance_id: &str) {
         if let Some(live) = self.live.remove(instance_id) {
             self.recency.remove(&live.last_used);
-            let slot = &mut self.hosts[live.app];
-            if slot.generation == live.generation
+            if let Some(slot) = self.hosts.get_mut(&live.app.hash)
+                && slot.generation == live.generation
                 && let Some(host) = slot.host.as_mut()
             {
                 host.drop_orchestration(live.resource).await;
@@ -227,7 +371,27 @@ impl Orchestrations {
             }
         };
 
-        let commit = self.build_commit(&record, &state, consumed, outcome, now);
+        let mut commit = self.build_commit(&record, &state, consumed.clone(), outcome, now);
+        let version = self.live.get(instance_id).map(|live| live.app.hash.clone());
+        let limits = self
+            .apps
+            .limits_of(version.as_deref().or(record.app_version.as_deref()).unwrap_or_default());
+        if let Some(excess) = over_limits(&commit, &limits) {
+            self.evict(instance_id).await;
+            let failure = FailureDetails::host("LimitExceeded", excess);
+            let state = state_with_started(&state, &triage.accepted);
+            let outcome = replay::end_episode(&state, now, triage.accepted.clone(), None, Some(failure));
+            commit = self.build_commit(&record, &state, consumed, outcome, now);
+        }
+        if commit.reset_history {
+            // A new execution starts on the newest version of its app.
+            commit.record.app_version = None;
+        } else if let Some(version) = version {
+            commit.record.app_version = Some(version);
+        }
+        for activity in &mut commit.activities {
+            activity.app_version = commit.record.app_version.clone();
+        }
         if let Some(live) = self.live.get_mut(instance_id) {
             for event in &commit.append {
                 live.state.observe(event);
@@ -405,33 +569,72 @@ impl Orchestrations {
         state: Option<&String>,
         operations: &[(String, Option<String>)],
     ) -> Result<crate::history::EntityBatch, FailureDetails> {
-        let Some(app_index) = self.apps.find_entity(&entity.name) else {
+        let Some(app) = self.apps.find_entity(&entity.name) else {
             return Err(FailureDetails::host(
                 "EntityNotFound",
                 format!("no loaded app exports an entity named '{}'", entity.name),
             ));
         };
-        self.ensure_host(app_index).await?;
-        let host = self.hosts[app_index].host.as_mut().expect("ensured above");
+        let host = self.ensure_host(&app).await?;
         match host.run_entity(entity, state, operations).await {
             Ok(batch) => Ok(batch),
-            Err(trap) => Err(self.poison(app_index, trap)),
+            Err(trap) => Err(self.poison(&app, trap)),
         }
     }
 
-    async fn ensure_host(&mut self, app_index: usize) -> Result<(), FailureDetails> {
-        if self.hosts[app_index].host.is_none() {
-            let app = self.apps.all()[app_index].clone();
-            match self.wasm.orchestrator_host(&app).await {
-                Ok(host) => self.hosts[app_index].host = Some(host),
+    /// The wasm instance hosting version `app`, created if needed.
+    async fn ensure_host(&mut self, app: &Arc<App>) -> Result<&mut OrchestratorHost, FailureDetails> {
+        self.sweep_dropped_versions();
+        let slot = self.hosts.entry(app.hash.clone()).or_insert(HostSlot {
+            host: None,
+            generation: 0,
+        });
+        if slot.host.is_none() {
+            match self.wasm.orchestrator_host(app).await {
+                Ok(host) => slot.host = Some(host),
                 Err(trap) => return Err(FailureDetails::host("OrchestratorTrapped", trap.message)),
             }
         }
-        Ok(())
+        Ok(slot.host.as_mut().expect("created above"))
+    }
+
+    /// Frees the wasm instances of versions the hub no longer keeps.
+    fn sweep_dropped_versions(&mut self) {
+        let changes = self.apps.change_count();
+        if changes == self.swept_at {
+            return;
+        }
+        self.swept_at = changes;
+        let kept: std::collections::HashSet<String> = self.apps.version_hashes().into_iter().collect();
+        self.hosts.retain(|hash, _| kept.contains(hash));
     }
 
     fn is_current(&self, live: &Live) -> bool {
-        self.hosts[live.app].generation == live.generation && self.hosts[live.app].host.is_some()
+        self.hosts
+            .get(&live.app.hash)
+            .is_some_and(|slot| slot.generation == live.generation && slot.host.is_some())
+    }
+
+    /// The version an orchestration runs on: the one it started on, or for a new execution
+    /// the current app exporting `name`.
+    fn version_for(&self, record: &InstanceRecord, name: &str) -> Result<Arc<App>, FailureDetails> {
+        if let Some(hash) = &record.app_version {
+            return self.apps.version(hash).ok_or_else(|| {
+                FailureDetails::host(
+                    "OrchestratorVersionMissing",
+                    format!(
+                        "the app version {} this orchestration started on is no longer available",
+                        &hash[..hash.len().min(12)]
+                    ),
+                )
+            });
+        }
+        self.apps.find(name, FunctionKind::Orchestrator).ok_or_else(|| {
+            FailureDetails::host(
+                "OrchestratorNotFound",
+                format!("no loaded app exports an orchestrator named '{name}'"),
+            )
+        })
     }
 
     /// Runs the orchestrator for one new episode, first rebuilding it by replay if it is
@@ -447,54 +650,55 @@ impl Orchestrations {
         accepted: &[HistoryEvent],
         now: Timestamp,
     ) -> Result<EpisodeResult, FailureDetails> {
-        let Some((app_index, _)) = self.apps.find(name, FunctionKind::Orchestrator) else {
-            return Err(FailureDetails::host(
-                "OrchestratorNotFound",
-                format!("no loaded app exports an orchestrator named '{name}'"),
-            ));
-        };
         if !self.live.contains_key(instance_id) {
+            let app = self.version_for(record, name)?;
             let history = history.unwrap_or_default();
             let live = self
-                .revive(app_index, instance_id, name, record.execution_id, state, &history)
+                .revive(app, instance_id, name, record.execution_id, state, &history)
                 .await?;
             self.insert_live(instance_id, live).await;
         }
         self.touch(instance_id);
         let live = self.live.get_mut(instance_id).expect("inserted above");
-        let host = self.hosts[app_index].host.as_mut().expect("revive created the host");
+        let app = live.app.clone();
+        let host = self
+            .hosts
+            .get_mut(&app.hash)
+            .and_then(|slot| slot.host.as_mut())
+            .expect("revive created the host");
         let mut events = Vec::with_capacity(accepted.len() + 1);
         events.push(HistoryEvent::new(now, EventKind::OrchestratorStarted));
         events.extend_from_slice(accepted);
         match host.apply(live.resource, &events, false, now, &mut live.rng).await {
             Ok(result) => Ok(result),
-            Err(trap) => Err(self.poison(app_index, trap)),
+            Err(trap) => Err(self.poison(&app, trap)),
         }
     }
 
     /// Creates the guest resource and replays every recorded episode into it.
     async fn revive(
         &mut self,
-        app_index: usize,
+        app: Arc<App>,
         instance_id: &str,
         name: &str,
         execution_id: u64,
         state: ExecutionState,
         history: &[HistoryEvent],
     ) -> Result<Live, FailureDetails> {
-        self.ensure_host(app_index).await?;
-        let generation = self.hosts[app_index].generation;
-        let host = self.hosts[app_index].host.as_mut().expect("created above");
+        self.ensure_host(&app).await?;
+        let slot = self.hosts.get_mut(&app.hash).expect("ensured above");
+        let generation = slot.generation;
+        let host = slot.host.as_mut().expect("ensured above");
         let resource = match host.create(name, instance_id).await {
             Ok(resource) => resource,
-            Err(trap) => return Err(self.poison(app_index, trap)),
+            Err(trap) => return Err(self.poison(&app, trap)),
         };
         let mut rng = crate::wasm::rng_seed(instance_id);
         for (index, episode) in replay::recorded_episodes(history).iter().enumerate() {
             let time = episode.inbound.first().map_or(Timestamp(0), |event| event.timestamp);
             let result = match host.apply(resource, &episode.inbound, true, time, &mut rng).await {
                 Ok(result) => result,
-                Err(trap) => return Err(self.poison(app_index, trap)),
+                Err(trap) => return Err(self.poison(&app, trap)),
             };
             if let Err(nondeterminism) = replay::check_replayed_episode(index, &episode.actions, &result.actions) {
                 host.drop_orchestration(resource).await;
@@ -505,7 +709,7 @@ impl Orchestrations {
             }
         }
         Ok(Live {
-            app: app_index,
+            app,
             generation,
             resource,
             execution_id,
@@ -517,14 +721,15 @@ impl Orchestrations {
 
     /// Drops the app's poisoned wasm instance (every orchestration in it replays later)
     /// and turns the trap into the failing instance's reason.
-    fn poison(&mut self, app_index: usize, trap: GuestTrap) -> FailureDetails {
-        let slot = &mut self.hosts[app_index];
-        slot.host = None;
-        slot.generation += 1;
+    fn poison(&mut self, app: &Arc<App>, trap: GuestTrap) -> FailureDetails {
+        if let Some(slot) = self.hosts.get_mut(&app.hash) {
+            slot.host = None;
+            slot.generation += 1;
+        }
         let stale: Vec<String> = self
             .live
             .iter()
-            .filter(|(_, live)| live.app == app_index)
+            .filter(|(_, live)| live.app.hash == app.hash)
             .map(|(id, _)| id.clone())
             .collect();
         for id in stale {
@@ -664,6 +869,7 @@ impl Orchestrations {
                     task_id,
                     name,
                     input,
+                    app_version: None,
                 }),
                 Effect::CreateTimer { timer_id, fire_at } => commit.timers.push(TimerItem {
                     instance_id: instance_id.clone(),
@@ -765,16 +971,36 @@ impl Orchestrations {
             task_scheduled_id,
             failure,
         };
-        let kind = match apps.find(&item.name, FunctionKind::Activity) {
+        // An activity runs on the version of the orchestration that scheduled it when that
+        // version has it, so both halves of a deployment change together.
+        let pinned = item
+            .app_version
+            .as_deref()
+            .and_then(|hash| apps.version(hash))
+            .filter(|app| {
+                app.functions
+                    .iter()
+                    .any(|(name, kind)| *name == item.name && *kind == FunctionKind::Activity)
+            });
+        let kind = match pinned.or_else(|| apps.find(&item.name, FunctionKind::Activity)) {
             None => failed(FailureDetails::host(
                 "ActivityNotFound",
                 format!("no loaded app exports an activity named '{}'", item.name),
             )),
-            Some((_, app)) => {
+            Some(app) => {
+                let payload_limit = apps.limits_of(&app.hash).payload_bytes;
                 match wasm
-                    .run_activity(app, &item.name, item.input.as_ref(), &item.instance_id, item.task_id)
+                    .run_activity(&app, &item.name, item.input.as_ref(), &item.instance_id, item.task_id)
                     .await
                 {
+                    Ok(Ok(Some(result))) if result.len() > payload_limit => failed(FailureDetails::host(
+                        "LimitExceeded",
+                        format!(
+                            "activity '{}' returned {} bytes, over the payload limit of {payload_limit} bytes",
+                            item.name,
+                            result.len()
+                        ),
+                    )),
                     Ok(Ok(result)) => match result.as_deref().map(serde_json::from_str::<serde::de::IgnoredAny>) {
                         Some(Err(error)) => failed(FailureDetails::host(
                             "InvalidOutput",
@@ -819,6 +1045,7 @@ pub fn new_instance(
         created_time: now,
         last_updated_time: now,
         parent: parent.clone(),
+        app_version: None,
     };
     let started = Message {
         execution_id: Some(execution_id),
@@ -833,6 +1060,61 @@ pub fn new_instance(
         ),
     };
     (record, started)
+}
+
+/// Why a step's commit breaks the payload or history limits, if it does.
+fn over_limits(commit: &StepCommit, limits: &crate::config::Limits) -> Option<String> {
+    let history = commit.history_start as usize + commit.append.len();
+    if history > limits.history_events {
+        return Some(format!(
+            "the history would grow to {history} events, over the limit of {} events per execution",
+            limits.history_events
+        ));
+    }
+    let limit = limits.payload_bytes;
+    let too_big = |what: &str, payload: &Option<String>| {
+        payload.as_ref().filter(|payload| payload.len() > limit).map(|payload| {
+            format!(
+                "{what} is {} bytes, over the payload limit of {limit} bytes",
+                payload.len()
+            )
+        })
+    };
+    if let Some(excess) = too_big("the orchestration's output", &commit.record.output)
+        .or_else(|| too_big("the custom status", &commit.record.custom_status))
+    {
+        return Some(excess);
+    }
+    for activity in &commit.activities {
+        if let Some(excess) = too_big(&format!("the input of activity '{}'", activity.name), &activity.input) {
+            return Some(excess);
+        }
+    }
+    for child in &commit.children {
+        let what = format!("the input of sub-orchestration '{}'", child.record.name);
+        if let Some(excess) = too_big(&what, &child.record.input) {
+            return Some(excess);
+        }
+    }
+    let messages = commit
+        .messages
+        .iter()
+        .map(|(target, message)| (target, &message.event))
+        .chain(commit.timers.iter().filter_map(|timer| {
+            let message = timer.message.as_ref()?;
+            Some((&timer.instance_id, &message.event))
+        }));
+    for (target, event) in messages {
+        let payload = match &event.kind {
+            EventKind::EventRaised { input, .. } | EventKind::EntityOperation { input, .. } => input,
+            EventKind::ExecutionStarted { input, .. } => input,
+            _ => continue,
+        };
+        if let Some(excess) = too_big(&format!("a message to '{target}'"), payload) {
+            return Some(excess);
+        }
+    }
+    None
 }
 
 fn unchanged_commit(record: &InstanceRecord, consumed: Vec<u64>, history_len: u64) -> StepCommit {

@@ -95,6 +95,9 @@ pub struct ActivityWorkItem {
     pub name: String,
     /// Its input (JSON).
     pub input: Option<String>,
+    /// The app version of the orchestration that scheduled it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_version: Option<String>,
 }
 
 /// A durable timer waiting to fire.

@@ -1,19 +1,23 @@
 //! wasmtime: the engine, the precompiled component cache, the one `bindgen!` site, and
-//! the two sandboxes (deterministic for orchestrators, ordinary WASI for activities).
+//! the two sandboxes (deterministic for orchestrators and entities; granted WASI and
+//! allow-listed outbound HTTP for activities), with their time and memory limits.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable};
-use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime::{Config, Engine, ResourceLimiter, Store, StoreContextMut, Trap, UpdateDeadline};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
-use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use crate::history::{
     Action, ActionKind, CarriedEvent, CompletionStatus, EntityAction, EntityBatch, EntityId, EpisodeResult, EventKind,
@@ -35,15 +39,75 @@ use bindings::exports::durable::functions::registry::FunctionKind as WitFunction
 /// The WIT world every app must export.
 pub const WORLD: &str = "durable:functions/app@0.2.0";
 
-/// How often the epoch ticks; guest CPU budgets are counted in ticks.
+/// How often the epoch ticks: a running guest yields to the executor, and checks its
+/// call's time budget, at every tick.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
-/// CPU budget of one orchestrator call, in ticks (a replay of a long history is one call
-/// per episode, so this bounds a single episode).
-const ORCHESTRATOR_CALL_TICKS: u64 = 1_000;
-/// Guest memory of one wasm instance.
-const MAX_MEMORY_BYTES: usize = 1 << 30;
+/// How long after its budget a guest call blocked in the host (not running wasm, so not
+/// interrupted by the epoch) is abandoned.
+const BLOCKED_CALL_GRACE: Duration = Duration::from_millis(200);
 /// How much of a guest's stderr is kept to explain a trap.
 const STDERR_TAIL_BYTES: usize = 4096;
+/// How much of wasmtime's context of a trap (its wasm backtrace) is kept, in lines and
+/// bytes.
+const TRAP_CONTEXT_LINES: usize = 12;
+const TRAP_CONTEXT_BYTES: usize = 2048;
+
+/// Time and memory limits of an app's guests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GuestLimits {
+    /// Wall-clock budget of one orchestrator call (one episode, or one recorded episode
+    /// during replay) or one entity batch. It restarts at every guest call.
+    pub call_timeout: Duration,
+    /// Wall-clock budget of one activity run, including the time it waits for HTTP.
+    pub activity_timeout: Duration,
+    /// Linear memory of one wasm instance (all its memories together), in bytes.
+    pub memory_bytes: usize,
+}
+
+impl Default for GuestLimits {
+    fn default() -> Self {
+        GuestLimits {
+            call_timeout: Duration::from_secs(10),
+            activity_timeout: Duration::from_secs(600),
+            memory_bytes: 1 << 30,
+        }
+    }
+}
+
+/// A host directory an app's activities may open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirGrant {
+    /// The directory on the host.
+    pub host: PathBuf,
+    /// Where the guest sees it (a preopen, e.g. `/data`).
+    pub guest: String,
+    /// Whether the guest may only read it.
+    pub read_only: bool,
+}
+
+/// What an app's activities get beyond computing; everything else is denied. Orchestrators
+/// and entities get none of it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ActivityGrants {
+    /// Authorities outbound `wasi:http` requests may go to: `host` or `host:port`, compared
+    /// case-insensitively with the request's host and port (a missing port is the scheme's
+    /// default: 80 for http, 443 for https). Other requests fail with `HTTP-request-denied`.
+    /// No other sockets are available.
+    pub allowed_hosts: Vec<String>,
+    /// The environment variables the guest sees (none of the host's).
+    pub env: Vec<(String, String)>,
+    /// The directories the guest may open (no others).
+    pub dirs: Vec<DirGrant>,
+}
+
+/// Everything an app is allowed: its limits and its activities' grants.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sandbox {
+    /// Time and memory limits.
+    pub limits: GuestLimits,
+    /// What its activities may touch.
+    pub grants: ActivityGrants,
+}
 
 /// Errors loading an app.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +136,15 @@ pub enum LoadError {
         /// The file.
         file: PathBuf,
         /// What is missing.
+        detail: String,
+    },
+    /// What the app's activities are granted cannot be given (a granted directory does not
+    /// open).
+    #[error("{file}: its activities' grants cannot be given: {detail}")]
+    Grants {
+        /// The file.
+        file: PathBuf,
+        /// Why.
         detail: String,
     },
     /// The component's registry could not be read.
@@ -103,11 +176,14 @@ pub enum FunctionKind {
     Entity,
 }
 
-/// Per-store state: WASI and limits.
+/// Per-store state: WASI, `wasi:http`, limits and the running call's budget.
 pub struct HostState {
     wasi: WasiCtx,
+    http: WasiHttpCtx,
+    http_policy: HttpPolicy,
     table: ResourceTable,
-    limits: StoreLimits,
+    memory: MemoryLimiter,
+    deadline: CallDeadline,
 }
 
 impl WasiView for HostState {
@@ -116,6 +192,208 @@ impl WasiView for HostState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.http_policy,
+        }
+    }
+}
+
+/// Outbound HTTP: only to the allow-listed authorities, through the default sender.
+struct HttpPolicy {
+    allowed_hosts: Arc<[String]>,
+}
+
+impl HttpPolicy {
+    fn allows(&self, uri: &hyper::Uri) -> bool {
+        let Some(authority) = uri.authority() else {
+            return false;
+        };
+        let default_port = if uri.scheme() == Some(&hyper::http::uri::Scheme::HTTPS) {
+            443
+        } else {
+            80
+        };
+        let port = authority.port_u16().unwrap_or(default_port);
+        self.allowed_hosts.iter().any(|allowed| {
+            allowed.parse::<hyper::http::uri::Authority>().is_ok_and(|allowed| {
+                allowed.host().eq_ignore_ascii_case(authority.host())
+                    && allowed.port_u16().unwrap_or(default_port) == port
+            })
+        })
+    }
+}
+
+/// What `WasiHttpHooks::send_request` returns.
+type SendRequestFuture = Box<
+    dyn Future<
+            Output = wasmtime_wasi_http::Result<(
+                hyper::Response<wasmtime_wasi_http::WasiBody>,
+                Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+            )>,
+        > + Send,
+>;
+
+impl WasiHttpHooks for HttpPolicy {
+    fn send_request(
+        &mut self,
+        request: hyper::Request<wasmtime_wasi_http::WasiBody>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
+        _response_done: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> SendRequestFuture {
+        if !self.allows(request.uri()) {
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        Box::new(async move {
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+            ))
+        })
+    }
+}
+
+/// Counts the linear memory of one wasm instance and refuses growth past the limit,
+/// remembering that it did (the guest then usually traps, and the trap is explained).
+struct MemoryLimiter {
+    limit: usize,
+    total: usize,
+    exceeded: bool,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if maximum.is_some_and(|maximum| desired > maximum) {
+            return Ok(false);
+        }
+        let growth = desired.saturating_sub(current);
+        if self.total.saturating_add(growth) > self.limit {
+            self.exceeded = true;
+            return Ok(false);
+        }
+        self.total += growth;
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(maximum.is_none_or(|maximum| desired <= maximum))
+    }
+}
+
+/// The running guest call's time budget, checked at every epoch tick.
+struct CallDeadline {
+    started: Instant,
+    budget: Duration,
+    exceeded: bool,
+}
+
+/// What kind of guest call is running: decides its budget and how a failure is worded.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CallKind {
+    /// An orchestrator or entity call (or instantiation, or the registry): `call_timeout`.
+    Call,
+    /// An activity run: `activity_timeout`.
+    Activity,
+}
+
+impl CallKind {
+    fn budget(self, limits: &GuestLimits) -> Duration {
+        match self {
+            CallKind::Call => limits.call_timeout,
+            CallKind::Activity => limits.activity_timeout,
+        }
+    }
+}
+
+/// Starts a guest call's budget: the epoch callback traps once it has elapsed.
+fn begin_call(store: &mut Store<HostState>, budget: Duration) {
+    let state = store.data_mut();
+    state.deadline = CallDeadline {
+        started: Instant::now(),
+        budget,
+        exceeded: false,
+    };
+    state.memory.exceeded = false;
+    store.set_epoch_deadline(1);
+}
+
+/// Runs a guest call under its budget. The epoch callback stops a guest that runs wasm past
+/// it; this timeout stops one blocked in the host (a wasi sleep, an HTTP request) past it.
+/// `None` means the timeout fired and the call's future was dropped.
+async fn within_budget<T>(
+    budget: Duration,
+    call: impl Future<Output = wasmtime::Result<T>>,
+) -> Option<wasmtime::Result<T>> {
+    tokio::time::timeout(budget + BLOCKED_CALL_GRACE, call).await.ok()
+}
+
+/// Explains why a guest call failed: a time or memory limit, a stack overflow, or another
+/// trap. `what` names the guest function (`orchestrator 'X'`).
+fn explain_failure(
+    what: &str,
+    kind: CallKind,
+    limits: &GuestLimits,
+    state: &HostState,
+    error: Option<&wasmtime::Error>,
+    stderr: &CapturedOutput,
+) -> GuestTrap {
+    let timed_out = error.is_none() || state.deadline.exceeded;
+    let mut message = if timed_out {
+        let millis = kind.budget(limits).as_millis();
+        match kind {
+            CallKind::Call => format!("{what} exceeded the CPU time limit of {millis} ms per call"),
+            CallKind::Activity => format!("{what} exceeded its time limit of {millis} ms"),
+        }
+    } else if state.memory.exceeded {
+        format!("{what} exceeded the memory limit of {} bytes", limits.memory_bytes)
+    } else {
+        let error = error.expect("not timed out");
+        let root = error.root_cause().to_string();
+        if error.downcast_ref::<Trap>() == Some(&Trap::StackOverflow) {
+            format!("{what} overflowed its stack: stack overflow ({root}), too deep a recursion")
+        } else {
+            // The outer causes are wasmtime's context, mostly the wasm backtrace: keep its
+            // first frames.
+            let mut context: Vec<String> = error.chain().map(|cause| cause.to_string()).collect();
+            context.pop();
+            let mut context: String = context
+                .join("\n")
+                .lines()
+                .take(TRAP_CONTEXT_LINES)
+                .collect::<Vec<_>>()
+                .join("\n");
+            truncate(&mut context, TRAP_CONTEXT_BYTES);
+            if context.is_empty() {
+                format!("{what} trapped: {root}")
+            } else {
+                format!("{what} trapped: {root}\n{context}")
+            }
+        }
+    };
+    let tail = stderr.tail();
+    if !tail.trim().is_empty() {
+        message.push_str("\nguest stderr:\n");
+        message.push_str(tail.trim_end());
+    }
+    GuestTrap { message }
+}
+
+/// Cuts `text` to at most `max` bytes, on a character boundary, marking the cut.
+fn truncate(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push_str(" [...]");
     }
 }
 
@@ -141,6 +419,8 @@ pub struct App {
     pub hash: String,
     /// Its functions, as its registry lists them.
     pub functions: Vec<(String, FunctionKind)>,
+    /// Its limits and its activities' grants.
+    pub sandbox: Sandbox,
     pre: bindings::AppPre<HostState>,
 }
 
@@ -154,6 +434,9 @@ impl WasmRuntime {
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        // Every component may import wasi:http (the JS SDK does); only activities with
+        // allowed hosts can use it.
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let ticker_engine = engine.weak();
         let stop = ticker_stop.clone();
@@ -174,15 +457,23 @@ impl WasmRuntime {
         })
     }
 
-    /// Loads an app: compiles it (or takes it from the cache), checks it fits the world,
-    /// and reads its registry.
-    pub async fn load(&self, path: &Path) -> Result<App, LoadError> {
+    /// Loads an app from a file: [`WasmRuntime::load_bytes`] of its contents.
+    pub async fn load(&self, path: &Path, sandbox: Sandbox) -> Result<App, LoadError> {
         let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
             file: path.to_owned(),
             source,
         })?;
-        let hash = hex(&Sha256::digest(&bytes));
-        let component = self.compile(path, &bytes, &hash)?;
+        self.load_bytes(path, &bytes, sandbox).await
+    }
+
+    /// Loads an app from its bytes: compiles it (or takes it from the cache), checks it
+    /// fits the world, checks its granted directories open, and reads its registry.
+    /// `label` is what [`App::path`] and errors show (the file, or where an upload came
+    /// from).
+    pub async fn load_bytes(&self, label: &Path, bytes: &[u8], sandbox: Sandbox) -> Result<App, LoadError> {
+        let path = label;
+        let hash = hex(&Sha256::digest(bytes));
+        let component = self.compile(path, bytes, &hash)?;
         let instance_pre = self
             .linker
             .instantiate_pre(&component)
@@ -194,17 +485,41 @@ impl WasmRuntime {
             file: path.to_owned(),
             detail: format!("{error:#}"),
         })?;
-        let registry_error = |error: wasmtime::Error| LoadError::Registry {
+        if let Err(error) = activity_wasi(&sandbox.grants, CapturedOutput::default()) {
+            return Err(LoadError::Grants {
+                file: path.to_owned(),
+                detail: format!("{error:#}"),
+            });
+        }
+        let registry_error = |trap: GuestTrap| LoadError::Registry {
             file: path.to_owned(),
-            detail: format!("{error:#}"),
+            detail: trap.message,
         };
-        let mut store = self.activity_store();
-        let app = pre.instantiate_async(&mut store).await.map_err(registry_error)?;
-        let functions = app
-            .durable_functions_registry()
-            .call_functions(&mut store)
-            .await
-            .map_err(registry_error)?
+        let limits = &sandbox.limits;
+        let stderr = CapturedOutput::default();
+        let wasi = WasiCtx::builder().stdout(stderr.clone()).stderr(stderr.clone()).build();
+        let mut store = self.new_store(wasi, &[], limits);
+        let explain = |store: &Store<HostState>, error: Option<&wasmtime::Error>, what: &str| {
+            explain_failure(what, CallKind::Call, limits, store.data(), error, &stderr)
+        };
+        begin_call(&mut store, limits.call_timeout);
+        let app = match within_budget(limits.call_timeout, pre.instantiate_async(&mut store)).await {
+            Some(Ok(app)) => app,
+            Some(Err(error)) => return Err(registry_error(explain(&store, Some(&error), "instantiating it"))),
+            None => return Err(registry_error(explain(&store, None, "instantiating it"))),
+        };
+        begin_call(&mut store, limits.call_timeout);
+        let functions = match within_budget(
+            limits.call_timeout,
+            app.durable_functions_registry().call_functions(&mut store),
+        )
+        .await
+        {
+            Some(Ok(functions)) => functions,
+            Some(Err(error)) => return Err(registry_error(explain(&store, Some(&error), "its registry"))),
+            None => return Err(registry_error(explain(&store, None, "its registry"))),
+        };
+        let functions = functions
             .into_iter()
             .map(|info| {
                 let kind = match info.kind {
@@ -219,6 +534,7 @@ impl WasmRuntime {
             path: path.to_owned(),
             hash,
             functions,
+            sandbox,
             pre,
         })
     }
@@ -258,29 +574,47 @@ impl WasmRuntime {
         unsafe { Component::deserialize(&self.engine, &compiled) }.map_err(compile_error)
     }
 
-    fn new_store(&self, wasi: WasiCtx) -> Store<HostState> {
+    /// A store whose guest may send HTTP to `allowed_hosts`, with `limits`' memory, that
+    /// yields to the executor at every epoch tick and traps once its call's budget (see
+    /// [`begin_call`]) has elapsed.
+    fn new_store(&self, wasi: WasiCtx, allowed_hosts: &[String], limits: &GuestLimits) -> Store<HostState> {
         let mut store = Store::new(
             &self.engine,
             HostState {
                 wasi,
+                http: WasiHttpCtx::new(),
+                http_policy: HttpPolicy {
+                    allowed_hosts: allowed_hosts.into(),
+                },
                 table: ResourceTable::new(),
-                limits: StoreLimitsBuilder::new().memory_size(MAX_MEMORY_BYTES).build(),
+                memory: MemoryLimiter {
+                    limit: limits.memory_bytes,
+                    total: 0,
+                    exceeded: false,
+                },
+                deadline: CallDeadline {
+                    started: Instant::now(),
+                    budget: limits.call_timeout,
+                    exceeded: false,
+                },
             },
         );
-        store.limiter(|state| &mut state.limits);
-        store
-    }
-
-    fn activity_store(&self) -> Store<HostState> {
-        let mut store = self.new_store(WasiCtx::builder().inherit_stdout().inherit_stderr().build());
-        // Long activities yield to the executor every tick instead of blocking a thread.
-        store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+        store.limiter(|state| &mut state.memory);
+        store.epoch_deadline_callback(|mut context: StoreContextMut<'_, HostState>| {
+            let deadline = &mut context.data_mut().deadline;
+            if deadline.started.elapsed() >= deadline.budget {
+                deadline.exceeded = true;
+                Err(wasmtime::format_err!("the guest call exceeded its time budget"))
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
         store.set_epoch_deadline(1);
         store
     }
 
-    /// Runs activity `name` in a fresh instance with ordinary WASI. The outer error is a
-    /// trap or a host failure; the inner one is the activity's own failure.
+    /// Runs activity `name` in a fresh instance with the app's grants. The outer error is a
+    /// trap, a limit or a host failure; the inner one is the activity's own failure.
     pub async fn run_activity(
         &self,
         app: &App,
@@ -289,21 +623,47 @@ impl WasmRuntime {
         instance_id: &str,
         task_id: i32,
     ) -> Result<Result<Option<String>, FailureDetails>, GuestTrap> {
-        let mut store = self.activity_store();
-        let trap = |error: wasmtime::Error| GuestTrap {
-            message: format!("activity '{name}' trapped: {error:#}"),
+        let what = format!("activity '{name}'");
+        let limits = &app.sandbox.limits;
+        let stderr = CapturedOutput::default();
+        let wasi = activity_wasi(&app.sandbox.grants, stderr.clone()).map_err(|error| GuestTrap {
+            message: format!("{what} cannot be given its grants: {error:#}"),
+        })?;
+        let mut store = self.new_store(wasi, &app.sandbox.grants.allowed_hosts, limits);
+        // Instantiation and the run share one budget.
+        let budget = limits.activity_timeout;
+        begin_call(&mut store, budget);
+        let call = async {
+            let instance = app.pre.instantiate_async(&mut store).await?;
+            let context = wit::ActivityContext {
+                instance_id: instance_id.to_owned(),
+                task_scheduled_id: task_id,
+            };
+            instance
+                .durable_functions_activity()
+                .call_run(&mut store, name, input, &context)
+                .await
         };
-        let instance = app.pre.instantiate_async(&mut store).await.map_err(trap)?;
-        let context = wit::ActivityContext {
-            instance_id: instance_id.to_owned(),
-            task_scheduled_id: task_id,
-        };
-        let result = instance
-            .durable_functions_activity()
-            .call_run(&mut store, name, input, &context)
-            .await
-            .map_err(trap)?;
-        Ok(result.map_err(failure_from_wit))
+        let outcome = within_budget(budget, call).await;
+        match outcome {
+            Some(Ok(result)) => Ok(result.map_err(failure_from_wit)),
+            Some(Err(error)) => Err(explain_failure(
+                &what,
+                CallKind::Activity,
+                limits,
+                store.data(),
+                Some(&error),
+                &stderr,
+            )),
+            None => Err(explain_failure(
+                &what,
+                CallKind::Activity,
+                limits,
+                store.data(),
+                None,
+                &stderr,
+            )),
+        }
     }
 
     /// Creates a wasm instance of `app` in the deterministic orchestrator sandbox.
@@ -322,20 +682,69 @@ impl WasmRuntime {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
-        let mut store = self.new_store(wasi);
-        store.epoch_deadline_trap();
-        store.set_epoch_deadline(ORCHESTRATOR_CALL_TICKS);
-        let instance = app.pre.instantiate_async(&mut store).await.map_err(|error| GuestTrap {
-            message: format!("instantiating the orchestrator sandbox failed: {error:#}"),
-        })?;
+        let limits = app.sandbox.limits.clone();
+        // No allowed hosts: every wasi:http request is denied.
+        let mut store = self.new_store(wasi, &[], &limits);
+        begin_call(&mut store, limits.call_timeout);
+        let what = "instantiating the orchestrator sandbox";
+        let instance = match within_budget(limits.call_timeout, app.pre.instantiate_async(&mut store)).await {
+            Some(Ok(instance)) => instance,
+            Some(Err(error)) => {
+                return Err(explain_failure(
+                    what,
+                    CallKind::Call,
+                    &limits,
+                    store.data(),
+                    Some(&error),
+                    &stderr,
+                ));
+            }
+            None => {
+                return Err(explain_failure(
+                    what,
+                    CallKind::Call,
+                    &limits,
+                    store.data(),
+                    None,
+                    &stderr,
+                ));
+            }
+        };
         Ok(OrchestratorHost {
             store,
             instance,
             clock,
             rng,
             stderr,
+            limits,
+            names: Vec::new(),
         })
     }
+}
+
+/// The WASI of an activity: the granted environment and directories, stdout and stderr
+/// (echoed to the host's; stderr's tail also explains traps), no sockets (outbound HTTP
+/// goes through wasi:http and its allowlist).
+fn activity_wasi(grants: &ActivityGrants, stderr: CapturedOutput) -> wasmtime::Result<WasiCtx> {
+    let mut builder = WasiCtxBuilder::new();
+    builder
+        .inherit_stdout()
+        .stderr(stderr)
+        .envs(&grants.env)
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
+    for dir in &grants.dirs {
+        let perms = if dir.read_only {
+            FsPerms::ReadOnly
+        } else {
+            FsPerms::ReadWrite
+        };
+        builder
+            .preopened_dir(&dir.host, &dir.guest, perms)
+            .map_err(|error| wasmtime::format_err!("directory {}: {error:#}", dir.host.display()))?;
+    }
+    Ok(builder.build())
 }
 
 /// One wasm instance of an app, hosting many live orchestrations.
@@ -348,27 +757,50 @@ pub struct OrchestratorHost {
     clock: Arc<AtomicI64>,
     rng: Arc<AtomicU64>,
     stderr: CapturedOutput,
+    limits: GuestLimits,
+    /// The orchestrator name of each live orchestration, to name it when it fails.
+    names: Vec<(ResourceAny, String)>,
 }
 
 impl OrchestratorHost {
-    fn trap(&self, what: &str, error: wasmtime::Error) -> GuestTrap {
-        let mut message = format!("{what}: {error:#}");
-        let tail = self.stderr.tail();
-        if !tail.trim().is_empty() {
-            message.push_str("\nguest stderr:\n");
-            message.push_str(tail.trim_end());
+    /// The result of a guest call run by [`within_budget`] after [`begin_call`], with its
+    /// failure explained.
+    fn finish<T>(&self, outcome: Option<wasmtime::Result<T>>, what: impl FnOnce() -> String) -> Result<T, GuestTrap> {
+        let error = match outcome {
+            Some(Ok(value)) => return Ok(value),
+            Some(Err(error)) => Some(error),
+            None => None,
+        };
+        Err(explain_failure(
+            &what(),
+            CallKind::Call,
+            &self.limits,
+            self.store.data(),
+            error.as_ref(),
+            &self.stderr,
+        ))
+    }
+
+    fn name_of(&self, orchestration: ResourceAny) -> String {
+        match self.names.iter().find(|(resource, _)| *resource == orchestration) {
+            Some((_, name)) => format!("orchestrator '{name}'"),
+            None => "orchestrator".to_owned(),
         }
-        GuestTrap { message }
     }
 
     /// Creates the orchestration resource for one execution.
     pub async fn create(&mut self, name: &str, instance_id: &str) -> Result<ResourceAny, GuestTrap> {
-        self.store.set_epoch_deadline(ORCHESTRATOR_CALL_TICKS);
+        let budget = self.limits.call_timeout;
+        begin_call(&mut self.store, budget);
         let orchestrator = self.instance.durable_functions_orchestrator().orchestration();
-        orchestrator
-            .call_constructor(&mut self.store, name, instance_id)
-            .await
-            .map_err(|error| self.trap(&format!("orchestrator '{name}' trapped in its constructor"), error))
+        let outcome = within_budget(
+            budget,
+            orchestrator.call_constructor(&mut self.store, name, instance_id),
+        )
+        .await;
+        let resource = self.finish(outcome, || format!("orchestrator '{name}' (in its constructor)"))?;
+        self.names.push((resource, name.to_owned()));
+        Ok(resource)
     }
 
     /// Feeds one episode. `now` is what the guest's clock reads; `rng` is the
@@ -383,14 +815,17 @@ impl OrchestratorHost {
     ) -> Result<EpisodeResult, GuestTrap> {
         self.clock.store(now.0, Ordering::Relaxed);
         self.rng.store(*rng, Ordering::Relaxed);
-        self.store.set_epoch_deadline(ORCHESTRATOR_CALL_TICKS);
         let events: Vec<wit::HistoryEvent> = events.iter().filter_map(event_to_wit).collect();
+        let budget = self.limits.call_timeout;
+        begin_call(&mut self.store, budget);
         let orchestrator = self.instance.durable_functions_orchestrator().orchestration();
-        let result = orchestrator
-            .call_apply(&mut self.store, orchestration, &events, replaying)
-            .await;
+        let outcome = within_budget(
+            budget,
+            orchestrator.call_apply(&mut self.store, orchestration, &events, replaying),
+        )
+        .await;
         *rng = self.rng.load(Ordering::Relaxed);
-        let result = result.map_err(|error| self.trap("orchestrator trapped", error))?;
+        let result = self.finish(outcome, || self.name_of(orchestration))?;
         Ok(EpisodeResult {
             actions: result.actions.into_iter().map(action_from_wit).collect(),
             custom_status: result.custom_status,
@@ -404,7 +839,6 @@ impl OrchestratorHost {
         state: Option<&String>,
         operations: &[(String, Option<String>)],
     ) -> Result<EntityBatch, GuestTrap> {
-        self.store.set_epoch_deadline(ORCHESTRATOR_CALL_TICKS);
         let operations: Vec<EntityOperation> = operations
             .iter()
             .map(|(name, input)| EntityOperation {
@@ -412,12 +846,17 @@ impl OrchestratorHost {
                 input: input.clone(),
             })
             .collect();
-        let batch = self
-            .instance
-            .durable_functions_entity()
-            .call_run(&mut self.store, &entity_to_wit(entity), state, &operations)
-            .await
-            .map_err(|error| self.trap(&format!("entity '{entity}' trapped"), error))?;
+        let wit_entity = entity_to_wit(entity);
+        let budget = self.limits.call_timeout;
+        begin_call(&mut self.store, budget);
+        let outcome = within_budget(
+            budget,
+            self.instance
+                .durable_functions_entity()
+                .call_run(&mut self.store, &wit_entity, state, &operations),
+        )
+        .await;
+        let batch = self.finish(outcome, || format!("entity '{entity}'"))?;
         Ok(EntityBatch {
             results: batch
                 .results
@@ -449,7 +888,15 @@ impl OrchestratorHost {
     pub async fn drop_orchestration(&mut self, orchestration: ResourceAny) {
         // A failure here leaves garbage in a guest that is about to be dropped or reused;
         // nothing durable depends on it.
-        let _ = orchestration.resource_drop_async(&mut self.store).await;
+        if let Some(index) = self.names.iter().position(|(resource, _)| *resource == orchestration) {
+            self.names.swap_remove(index);
+        }
+        begin_call(&mut self.store, self.limits.call_timeout);
+        let _ = within_budget(
+            self.limits.call_timeout,
+            orchestration.resource_drop_async(&mut self.store),
+        )
+        .await;
     }
 }
 
@@ -793,4 +1240,49 @@ fn action_from_wit(action: wit::Action) -> Action {
         },
     };
     Action { id: action.id, kind }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(allowed: &[&str]) -> HttpPolicy {
+        HttpPolicy {
+            allowed_hosts: allowed.iter().map(|host| host.to_string()).collect(),
+        }
+    }
+
+    fn allows(policy: &HttpPolicy, uri: &str) -> bool {
+        policy.allows(&uri.parse().expect("a URI"))
+    }
+
+    #[test]
+    fn http_allowlist_matches_host_and_port_case_insensitively() {
+        let policy = policy(&["api.example.com", "127.0.0.1:8080"]);
+        assert!(allows(&policy, "https://API.Example.com/x"));
+        assert!(allows(&policy, "https://api.example.com:443/x"));
+        assert!(allows(&policy, "http://api.example.com/x"));
+        assert!(!allows(&policy, "https://api.example.com:8443/x"));
+        assert!(!allows(&policy, "https://evil.api.example.com/x"));
+        assert!(!allows(&policy, "https://api.example.com.evil/x"));
+        assert!(allows(&policy, "http://127.0.0.1:8080/"));
+        assert!(!allows(&policy, "http://127.0.0.1/"));
+        assert!(!allows(&policy, "http://127.0.0.1:8081/"));
+        assert!(!allows(&policy, "/no/authority"));
+        assert!(!allows(&self::policy(&[]), "http://127.0.0.1:8080/"));
+    }
+
+    #[test]
+    fn memory_limiter_counts_every_memory_of_the_instance() {
+        let mut limiter = MemoryLimiter {
+            limit: 4 << 16,
+            total: 0,
+            exceeded: false,
+        };
+        assert!(limiter.memory_growing(0, 2 << 16, None).unwrap());
+        assert!(limiter.memory_growing(0, 2 << 16, None).unwrap(), "a second memory");
+        assert!(!limiter.exceeded);
+        assert!(!limiter.memory_growing(2 << 16, 3 << 16, None).unwrap());
+        assert!(limiter.exceeded);
+    }
 }

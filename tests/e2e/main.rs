@@ -4,6 +4,7 @@
 mod support;
 
 mod bad_input;
+mod check;
 mod cli;
 mod client_api;
 mod crash;
@@ -12,3 +13,4 @@ mod examples;
 mod features;
 mod management;
 mod official_clients;
+mod sandbox;

@@ -6,6 +6,7 @@
 //! 3 the host could not be reached.
 
 mod args;
+mod check;
 mod render;
 
 use std::io::Write;
@@ -67,6 +68,7 @@ enum Action {
     SignalEntity,
     ReadEntity,
     ListEntities,
+    Check,
 }
 
 /// A client subcommand.
@@ -236,6 +238,23 @@ const COMMANDS: &[Command] = &[
         ],
         action: Action::ListEntities,
     },
+    Command {
+        name: "check",
+        summary: "replay unfinished instances against a new app version (exit 1 if any would diverge)",
+        synopsis: &[
+            "--app FILE.wasm --store PATH",
+            "--app FILE.wasm [--url URL] [--task-hub NAME] [--key KEY]",
+        ],
+        flags: &[
+            Flag::value("--app", "FILE.wasm", "the candidate component"),
+            Flag::value(
+                "--store",
+                "PATH",
+                "read a stopped host's store; without it the host at --url checks (KEY as x-functions-key)",
+            ),
+        ],
+        action: Action::Check,
+    },
 ];
 
 const ENTITY_NAME: Flag = Flag::value("--name", "NAME", "the entity's name (any case)");
@@ -338,6 +357,9 @@ impl Command {
             }
             Err(error) => return self.usage_failure(error),
         };
+        if let Action::Check = self.action {
+            return check::run(&parsed).unwrap_or_else(|error| self.usage_failure(error));
+        }
         let request = match Request::from_args(self.action, &parsed) {
             Ok(request) => request,
             Err(error) => return self.usage_failure(error),
@@ -503,6 +525,7 @@ impl Request {
                 continuation_token: parsed.owned("--continuation-token"),
                 ..EntityQuery::default()
             }),
+            Action::Check => return Err(usage_error("check runs apart from the client requests")),
             Action::PurgeHistory => {
                 let filters = ["--created-after", "--created-before", "--runtime-status"];
                 match parsed.owned("--id") {

@@ -34,6 +34,61 @@ pub struct TaskHub {
     store: Arc<Store>,
     apps: Arc<Apps>,
     dispatcher: Dispatcher,
+    policy: HubPolicy,
+}
+
+/// What a hub's client API enforces before anything reaches the store.
+#[derive(Clone, Debug)]
+pub struct HubPolicy {
+    /// Largest input, event payload or signal input accepted.
+    pub payload_bytes: usize,
+    /// Start rate limit shared by the hub's connections; `None` for unlimited.
+    pub starts: Option<Arc<StartRate>>,
+}
+
+impl Default for HubPolicy {
+    fn default() -> Self {
+        HubPolicy {
+            payload_bytes: crate::config::Limits::default().payload_bytes,
+            starts: None,
+        }
+    }
+}
+
+/// A token bucket of orchestration starts: `per_second` a second, bursts up to one second's
+/// worth.
+#[derive(Debug)]
+pub struct StartRate {
+    per_second: u32,
+    bucket: std::sync::Mutex<(f64, std::time::Instant)>,
+}
+
+impl StartRate {
+    /// A full bucket; `None` when `per_second` is 0 (unlimited).
+    pub fn new(per_second: u32) -> Option<Arc<StartRate>> {
+        (per_second > 0).then(|| {
+            Arc::new(StartRate {
+                per_second,
+                bucket: std::sync::Mutex::new((f64::from(per_second), std::time::Instant::now())),
+            })
+        })
+    }
+
+    /// Takes one start; false when the bucket is empty.
+    pub fn try_take(&self) -> bool {
+        let mut bucket = self.bucket.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (tokens, refilled) = &mut *bucket;
+        let now = std::time::Instant::now();
+        let capacity = f64::from(self.per_second);
+        *tokens = (*tokens + now.duration_since(*refilled).as_secs_f64() * capacity).min(capacity);
+        *refilled = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 /// Sub-orchestrations nested deeper than this are not rewound (a guard against cycles).
@@ -43,31 +98,58 @@ impl TaskHub {
     /// Opens the store, loads the apps and starts the loops. Apps that fail to load are
     /// returned with their errors; the hub serves the others.
     pub async fn start(config: HostConfig) -> anyhow::Result<(Self, Vec<LoadError>)> {
-        let store = Arc::new(Store::open(&config.store_path)?);
         let wasm = Arc::new(WasmRuntime::new(config.component_cache.clone())?);
         let mut apps = Vec::new();
         let mut errors = Vec::new();
         for path in &config.apps {
-            match wasm.load(path).await {
+            match wasm.load(path, crate::wasm::Sandbox::default()).await {
                 Ok(app) => apps.push(app),
                 Err(error) => errors.push(error),
             }
         }
         let apps = Arc::new(Apps::new(apps));
-        let dispatcher = Dispatcher::start(store.clone(), wasm, apps.clone(), config.dispatch)?;
-        Ok((
-            TaskHub {
-                store,
-                apps,
-                dispatcher,
-            },
-            errors,
-        ))
+        let hub = TaskHub::open(&config.store_path, wasm, apps, config.dispatch, HubPolicy::default())?;
+        Ok((hub, errors))
+    }
+
+    /// Opens the store at `store_path` and starts the loops over `apps`, which the caller
+    /// may share with other task hubs and change while they run.
+    pub fn open(
+        store_path: &std::path::Path,
+        wasm: Arc<WasmRuntime>,
+        apps: Arc<Apps>,
+        dispatch: DispatchConfig,
+        policy: HubPolicy,
+    ) -> anyhow::Result<TaskHub> {
+        let store = Arc::new(Store::open(store_path)?);
+        let dispatcher = Dispatcher::start(store.clone(), wasm, apps.clone(), dispatch)?;
+        Ok(TaskHub {
+            store,
+            apps,
+            dispatcher,
+            policy,
+        })
     }
 
     /// The loaded apps.
     pub fn apps(&self) -> &Apps {
         &self.apps
+    }
+
+    /// The hub's store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    fn check_payload(&self, what: &'static str, payload: &Option<String>) -> Result<(), ClientError> {
+        match payload {
+            Some(payload) if payload.len() > self.policy.payload_bytes => Err(ClientError::PayloadTooLarge {
+                what,
+                size: payload.len(),
+                limit: self.policy.payload_bytes,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// A client of this hub.
@@ -95,7 +177,13 @@ impl TaskHub {
         if self.apps.find(name, FunctionKind::Orchestrator).is_none() {
             return Err(ClientError::UnknownOrchestrator(name.to_owned()));
         }
+        self.check_payload("the orchestrator input", &input)?;
         let input = validate_json("the orchestrator input", input)?;
+        if let Some(rate) = &self.policy.starts
+            && !rate.try_take()
+        {
+            return Err(ClientError::TooManyStarts(rate.per_second));
+        }
         let (record, started) = new_instance(&self.store, &instance_id, name, input, None, Timestamp::now());
         match self
             .commit(Write::Start {
@@ -211,6 +299,7 @@ impl TaskHub {
         if event_name.is_empty() {
             return Err(ClientError::InvalidArgument("the event name must not be empty".into()));
         }
+        self.check_payload("the event data", &data)?;
         let input = validate_json("the event data", data)?;
         self.deliver(
             instance_id,
@@ -228,6 +317,7 @@ impl TaskHub {
         control: Control,
         reason: Option<String>,
     ) -> Result<(), ClientError> {
+        self.check_payload("the reason", &reason)?;
         match control {
             Control::Terminate => {
                 self.deliver(instance_id, EventKind::ExecutionTerminated { reason })
@@ -317,6 +407,7 @@ impl TaskHub {
                         task_id,
                         name,
                         input,
+                        app_version: record.app_version.clone(),
                     })
                     .collect(),
                 timers: plan
@@ -393,6 +484,7 @@ impl TaskHub {
         if self.apps.find_entity(&entity.name).is_none() {
             return Err(ClientError::UnknownEntity(entity.name.clone()));
         }
+        self.check_payload("the operation input", &input)?;
         let input = validate_json("the operation input", input)?;
         let message = entity_operation(operation.to_owned(), input, None, None, Timestamp::now());
         self.commit(Write::Signal {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-pub use embedded::{HostConfig, TaskHub, api_history};
+pub use embedded::{HostConfig, HubPolicy, StartRate, TaskHub, api_history};
 pub use remote::RemoteHub;
 
 use crate::dispatch::CommitError;
@@ -73,6 +73,19 @@ pub enum ClientError {
     /// A query parameter or continuation token is malformed.
     #[error("{0}")]
     InvalidQuery(String),
+    /// A payload is over the hub's payload limit.
+    #[error("{what} is {size} bytes, over the payload limit of {limit} bytes")]
+    PayloadTooLarge {
+        /// Which payload.
+        what: &'static str,
+        /// Its size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The hub's start rate limit is reached; try again shortly.
+    #[error("more than {0} orchestration starts per second: try again in a moment")]
+    TooManyStarts(u32),
     /// A remote host could not be reached or answered unexpectedly.
     #[error("remote host: {0}")]
     Remote(String),

@@ -23,6 +23,7 @@ fn start(store: &Store, id: &str) -> (InstanceRecord, Message) {
         created_time: Timestamp(1),
         last_updated_time: Timestamp(1),
         parent: None,
+        app_version: None,
     };
     let message = Message {
         execution_id: Some(execution_id),
@@ -70,6 +71,7 @@ fn step(record: &InstanceRecord, consumed: Vec<u64>) -> StepCommit {
             task_id: 0,
             name: "E1_SayHello".into(),
             input: Some("\"Tokyo\"".into()),
+            app_version: None,
         }],
         timers: vec![TimerItem {
             instance_id: record.instance_id.clone(),

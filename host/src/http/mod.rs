@@ -1,21 +1,22 @@
 //! The Durable Functions management API (reference/http-api-reference.txt) over hyper,
 //! mapped onto [`DurableOrchestrationClient`]. Nothing else lives here.
 //!
-//! [`handle`] takes a request and returns a response without a socket, so routes are
-//! testable directly; [`serve`] runs it on a listener.
+//! [`handle`] takes a request for one hub and returns a response without a socket, so
+//! routes are testable directly; [`server::serve`] runs a whole host (hub selection, keys,
+//! the admin API of [`admin`]) on a listener.
 
-use std::convert::Infallible;
-use std::future::Future;
+mod admin;
+mod server;
+
+pub use server::{handle_hosting, serve};
+
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
-use hyper::header::{CONTENT_TYPE, HOST, HeaderValue, LOCATION, RETRY_AFTER};
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use http_body_util::Full;
+use hyper::header::{CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER};
+use hyper::{Method, Response, StatusCode};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 
 use crate::client::{ClientError, DurableOrchestrationClient, EntityQuery, InstanceQuery, PurgeFilter};
 use crate::history::{EntityId, RuntimeStatus, Timestamp};
@@ -25,8 +26,6 @@ pub const PREFIXES: [&str; 2] = [
     "/runtime/webhooks/durabletask",
     "/admin/extensions/DurableTaskExtension",
 ];
-/// The largest request body accepted.
-pub const MAX_BODY_BYTES: usize = 16 << 20;
 /// The header carrying list continuation tokens, both ways.
 const CONTINUATION_HEADER: &str = "x-ms-continuation-token";
 /// Instances per page when a list request names no `top` (Durable Functions' default).
@@ -50,79 +49,9 @@ pub struct ApiRequest {
     pub body: Bytes,
 }
 
-/// Serves the API on `listener` until `shutdown` completes, then waits for open requests.
-pub async fn serve(
-    listener: TcpListener,
-    client: DurableOrchestrationClient,
-    shutdown: impl Future<Output = ()>,
-) -> std::io::Result<()> {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, _) = match accepted {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        eprintln!("warning: accept failed: {error}");
-                        continue;
-                    }
-                };
-                let client = client.clone();
-                let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-                    let client = client.clone();
-                    async move { Ok::<_, Infallible>(handle_hyper(&client, request).await) }
-                });
-                let connection = hyper::server::conn::http1::Builder::new()
-                    .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(std::time::Duration::from_secs(30))
-                    .serve_connection(TokioIo::new(stream), service);
-                let connection = graceful.watch(connection);
-                tokio::spawn(async move {
-                    let _ = connection.await;
-                });
-            }
-            () = &mut shutdown => break,
-        }
-    }
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), graceful.shutdown()).await;
-    Ok(())
-}
-
 /// The address a listener is bound to, as the `http://HOST:PORT` the API prints.
 pub fn base_url(address: SocketAddr) -> String {
     format!("http://{address}")
-}
-
-async fn handle_hyper(client: &DurableOrchestrationClient, request: Request<Incoming>) -> Response<Full<Bytes>> {
-    let (parts, body) = request.into_parts();
-    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) => {
-            return error_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "PayloadTooLarge",
-                &format!("request body rejected: {error}"),
-            );
-        }
-    };
-    let request = ApiRequest {
-        method: parts.method,
-        path: parts.uri.path().to_owned(),
-        query: parts.uri.query().unwrap_or_default().to_owned(),
-        host: parts
-            .headers
-            .get(HOST)
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned),
-        continuation_token: parts
-            .headers
-            .get(CONTINUATION_HEADER)
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned),
-        body,
-    };
-    handle(client, request).await
 }
 
 /// Answers one API request.
@@ -238,11 +167,17 @@ struct Context<'a> {
     continuation_token: Option<&'a str>,
 }
 
-/// The query string the management URLs carry: the request's hub and connection.
+/// The query string the management URLs carry: the request's hub, connection and key
+/// (`code=`, as the reference shows them).
 fn management_query(query: &Query) -> String {
-    let hub = query.get("taskHub").unwrap_or("default");
-    let connection = query.get("connection").unwrap_or("Storage");
-    format!("taskHub={}&connection={}", query_encode(hub), query_encode(connection))
+    let hub = query.get("taskHub").unwrap_or(crate::config::DEFAULT_HUB);
+    let connection = query.get("connection").unwrap_or(crate::config::DEFAULT_CONNECTION);
+    let mut url_query = format!("taskHub={}&connection={}", query_encode(hub), query_encode(connection));
+    if let Some(code) = query.get("code").filter(|code| !code.is_empty()) {
+        url_query.push_str("&code=");
+        url_query.push_str(&query_encode(code));
+    }
+    url_query
 }
 
 impl Context<'_> {
@@ -582,6 +517,8 @@ fn client_error_response(error: &ClientError) -> Response<Full<Bytes>> {
             StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY),
             "Exception",
         ),
+        ClientError::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "ArgumentException"),
+        ClientError::TooManyStarts(_) => (StatusCode::TOO_MANY_REQUESTS, "InvalidOperationException"),
         ClientError::Remote(_) => (StatusCode::BAD_GATEWAY, "Exception"),
         ClientError::Store(_) | ClientError::Commit(_) => {
             eprintln!("error: {error}");

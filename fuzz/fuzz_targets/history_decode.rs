@@ -1,0 +1,7 @@
+//! Stored bytes decoded as history events, inbox messages and records (one per line), then
+//! folded and run through the replay rules: no panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| durable_host::fuzzing::history_decode(data));

@@ -1,0 +1,121 @@
+//! The admin API: the host's hubs, live deployment of apps, compatibility checks of
+//! candidate components, and key rotation. Opened by an admin key.
+//!
+//! - `GET /admin/hubs`: the hubs and their connections and apps.
+//! - `GET /admin/hubs/{hub}/apps`: the hub's apps and the older versions it keeps.
+//! - `PUT /admin/hubs/{hub}/apps/{app}` with a `.wasm` body: deploy or replace.
+//! - `DELETE /admin/hubs/{hub}/apps/{app}`: remove.
+//! - `POST /admin/hubs/{hub}/check[?connection=NAME]` with a `.wasm` body: would the
+//!   hub's unfinished orchestrations replay on it?
+//! - `POST /admin/keys/reload`: re-read the keys from the config file.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Method, Response, StatusCode};
+use serde_json::json;
+
+use super::server::hub_error_response;
+use super::{ApiRequest, Query, error_response, json_response, method_not_allowed, percent_decode};
+use crate::hubs::Hosting;
+
+/// Answers `request` if it is an admin request; `None` if its path is not one.
+pub(super) async fn handle(
+    hosting: &Hosting,
+    request: &ApiRequest,
+    query: &Query,
+    key: Option<&str>,
+) -> Option<Response<Full<Bytes>>> {
+    let segments: Vec<String> = request
+        .path
+        .split('/')
+        .filter(|segment| !segment.is_empty())
+        .map(percent_decode)
+        .collect();
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let ["admin", rest @ ..] = segments.as_slice() else {
+        return None;
+    };
+    if !matches!(rest.first(), Some(&"hubs" | &"keys")) {
+        return None;
+    }
+    if let Err(error) = hosting.authorize_admin(key) {
+        return Some(hub_error_response(&error));
+    }
+    let method = &request.method;
+    let response = match rest {
+        ["hubs"] if method == Method::GET => {
+            let hubs: Vec<_> = hosting
+                .hubs()
+                .values()
+                .map(|hub| {
+                    let apps = hub.list_apps();
+                    json!({
+                        "name": hub.name(),
+                        "keyed": hub.has_keys(),
+                        "apps": apps.apps.iter().map(|app| &app.name).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            json_response(StatusCode::OK, &json!({ "hubs": hubs }))
+        }
+        ["hubs", hub, "apps"] if method == Method::GET => match hosting.hub(hub) {
+            Ok(hub) => json_response(StatusCode::OK, &json!(hub.list_apps())),
+            Err(error) => hub_error_response(&error),
+        },
+        ["hubs", hub, "apps", app] if method == Method::PUT || method == Method::POST => {
+            if request.body.is_empty() {
+                return Some(error_response(
+                    StatusCode::BAD_REQUEST,
+                    "ArgumentException",
+                    "the request body must be the app's .wasm component",
+                ));
+            }
+            match hosting.hub(hub) {
+                Ok(hub) => match hub.deploy(app, &request.body).await {
+                    Ok(info) => json_response(StatusCode::OK, &json!(info)),
+                    Err(error) => hub_error_response(&error),
+                },
+                Err(error) => hub_error_response(&error),
+            }
+        }
+        ["hubs", hub, "apps", app] if method == Method::DELETE => match hosting.hub(hub) {
+            Ok(hub) => match hub.remove(app).await {
+                Ok(()) => Response::builder()
+                    .status(StatusCode::NO_CONTENT)
+                    .body(Full::new(Bytes::new()))
+                    .expect("a valid response"),
+                Err(error) => hub_error_response(&error),
+            },
+            Err(error) => hub_error_response(&error),
+        },
+        ["hubs", hub, "check"] if method == Method::POST => {
+            if request.body.is_empty() {
+                return Some(error_response(
+                    StatusCode::BAD_REQUEST,
+                    "ArgumentException",
+                    "the request body must be the candidate .wasm component",
+                ));
+            }
+            match hosting.hub(hub) {
+                Ok(hub) => match hub.check(query.get("connection"), &request.body).await {
+                    Ok(report) => json_response(StatusCode::OK, &json!(report)),
+                    Err(error) => hub_error_response(&error),
+                },
+                Err(error) => hub_error_response(&error),
+            }
+        }
+        ["keys", "reload"] if method == Method::POST => match hosting.reload_keys() {
+            Ok(notes) => json_response(StatusCode::OK, &json!({ "reloaded": true, "notes": notes })),
+            Err(error) => hub_error_response(&error),
+        },
+        ["hubs"] | ["hubs", _, "apps"] | ["hubs", _, "apps", _] | ["hubs", _, "check"] | ["keys", "reload"] => {
+            method_not_allowed(method)
+        }
+        _ => error_response(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("no admin endpoint at {}", request.path),
+        ),
+    };
+    Some(response)
+}

@@ -1,0 +1,218 @@
+//! `durable check`: replaying a stopped host's unfinished instances against a candidate
+//! version of their app.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::{Host, PREFIX, guest_app, temp_dir};
+
+/// What one run of `durable check` did.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// The stdout line of instance `id`.
+    fn line(&self, id: &str) -> &str {
+        self.stdout
+            .lines()
+            .find(|line| line.split_whitespace().next() == Some(id))
+            .unwrap_or_else(|| panic!("no line for {id}; stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr))
+    }
+}
+
+fn check(args: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_durable"))
+        .arg("check")
+        .args(args)
+        .output()
+        .expect("running durable check");
+    Run {
+        code: output.status.code().expect("durable exited normally"),
+        stdout: String::from_utf8(output.stdout).expect("UTF-8 stdout"),
+        stderr: String::from_utf8(output.stderr).expect("UTF-8 stderr"),
+    }
+}
+
+/// `durable check --app APP --store STORE [extra]`.
+fn check_store(app: &Path, store: &Path, extra: &[&str]) -> Run {
+    let mut args = vec!["--app", app.to_str().unwrap(), "--store", store.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    check(&args)
+}
+
+fn history_types(host: &Host, id: &str) -> Vec<String> {
+    let status = host
+        .request("GET", &format!("{PREFIX}/instances/{id}?showHistory=true"), None)
+        .json();
+    status["historyEvents"]
+        .as_array()
+        .map(|events| {
+            events
+                .iter()
+                .filter_map(|event| event["EventType"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn check_reports_which_unfinished_instances_a_candidate_would_break() {
+    let store = temp_dir("check").join("store.redb");
+    let (v1, v2) = (guest_app("versioned_v1"), guest_app("versioned_v2"));
+    let host = Host::start(&store, std::slice::from_ref(&v1)).unwrap();
+    let versioned = host.start_orchestration("Versioned", Some("versioned-1"), None);
+    let stable = host.start_orchestration("Stable", Some("stable-1"), None);
+    let suspended = host.start_orchestration("Stable", Some("stable-suspended"), None);
+    let done = host.start_orchestration("Stable", Some("stable-done"), None);
+    let wait = Duration::from_secs(60);
+    // Versioned waits for "go" once its activity's result is in the history.
+    host.wait_for(&versioned, wait, |_| {
+        history_types(&host, &versioned)
+            .iter()
+            .any(|kind| kind == "TaskCompleted")
+    });
+    for id in [&stable, &suspended, &done] {
+        host.wait_for(id, wait, |status| status["runtimeStatus"] == "Running");
+    }
+    let response = host.request(
+        "POST",
+        &format!("{PREFIX}/instances/{suspended}/suspend?reason=hold"),
+        None,
+    );
+    assert_eq!(response.status, 202, "{}", response.text);
+    host.wait_for(&suspended, wait, |status| status["runtimeStatus"] == "Suspended");
+    host.raise_event(&done, "go", "1");
+    assert_eq!(host.wait_for_finish(&done)["output"], "v1");
+
+    // While the host holds the store, the offline form says so and points to --url.
+    let busy = check_store(&v2, &store, &[]);
+    assert_eq!(busy.code, 3, "stdout:\n{}\nstderr:\n{}", busy.stdout, busy.stderr);
+    assert!(
+        busy.stderr.contains("in use") && busy.stderr.contains("--url"),
+        "{}",
+        busy.stderr
+    );
+    // The remote form asks the host that holds it, and prints the same report.
+    let remote = check(&["--app", v2.to_str().unwrap(), "--url", &host.base]);
+    assert_eq!(remote.code, 1, "stdout:\n{}\nstderr:\n{}", remote.stdout, remote.stderr);
+    assert!(remote.line("versioned-1").contains("DIVERGES"), "{}", remote.stdout);
+    assert!(remote.line("stable-1").ends_with("compatible"), "{}", remote.stdout);
+    let remote = check(&["--app", v1.to_str().unwrap(), "--url", &host.base, "--json"]);
+    assert_eq!(remote.code, 0, "stdout:\n{}\nstderr:\n{}", remote.stdout, remote.stderr);
+    let report: Value = serde_json::from_str(&remote.stdout).expect("--json prints one JSON document");
+    assert_eq!(report["summary"]["compatible"], 3, "{report}");
+    assert!(host.terminate().success(), "the host exits cleanly on SIGTERM");
+
+    // v2 changed Versioned: its v1 history diverges, naming the recorded event.
+    let run = check_store(&v2, &store, &[]);
+    assert_eq!(run.code, 1, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    let line = run.line("versioned-1");
+    assert!(line.contains("Versioned"), "{line}");
+    assert!(line.contains("DIVERGES"), "{line}");
+    assert!(
+        line.contains("TaskScheduled 'Version'") && line.contains("VersionTwo"),
+        "the message names the recorded event and the new action: {line}"
+    );
+    assert!(run.line("stable-1").ends_with("compatible"), "{}", run.stdout);
+    assert!(run.line("stable-suspended").ends_with("compatible"), "{}", run.stdout);
+    assert!(
+        !run.stdout.contains("stable-done"),
+        "finished instances are not checked: {}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("3 instance(s) checked: 2 compatible, 1 would diverge"),
+        "{}",
+        run.stdout
+    );
+
+    let run = check_store(&v2, &store, &["--json"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let report: Value = serde_json::from_str(&run.stdout).expect("--json prints one JSON document");
+    let instances = report["instances"].as_array().expect("instances");
+    assert_eq!(instances.len(), 3, "{report}");
+    let by_id = |id: &str| {
+        instances
+            .iter()
+            .find(|instance| instance["instanceId"] == id)
+            .unwrap_or_else(|| panic!("{id} missing from {report}"))
+    };
+    let diverging = by_id("versioned-1");
+    assert_eq!(diverging["verdict"], "diverges", "{diverging}");
+    assert_eq!(diverging["name"], "Versioned");
+    assert_eq!(diverging["runtimeStatus"], "Running");
+    assert_eq!(diverging["episodesRecorded"], 2, "{diverging}");
+    assert_eq!(diverging["episodesReplayed"], 1, "it diverged in the first episode");
+    assert!(diverging["executionId"].is_u64(), "{diverging}");
+    assert!(
+        diverging["message"]
+            .as_str()
+            .unwrap()
+            .contains("TaskScheduled 'Version'"),
+        "{diverging}"
+    );
+    assert_eq!(by_id("stable-1")["verdict"], "compatible");
+    assert_eq!(by_id("stable-suspended")["runtimeStatus"], "Suspended");
+    assert_eq!(
+        report["summary"],
+        json!({"checked": 3, "compatible": 2, "diverges": 1, "notExported": 0, "trapped": 0})
+    );
+
+    // The version that wrote the histories replays them all.
+    let run = check_store(&v1, &store, &[]);
+    assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    for id in ["versioned-1", "stable-1", "stable-suspended"] {
+        assert!(run.line(id).ends_with("compatible"), "{}", run.stdout);
+    }
+
+    // An app without these orchestrators would fail every one of them.
+    let run = check_store(&guest_app("test_orchestrations"), &store, &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    for id in ["versioned-1", "stable-1", "stable-suspended"] {
+        assert!(run.line(id).ends_with("not exported"), "{}", run.stdout);
+    }
+
+    // Checking wrote nothing a host minds: the instances carry on under v1.
+    let host = Host::start(&store, std::slice::from_ref(&v1)).unwrap();
+    host.raise_event(&versioned, "go", "\"now\"");
+    let status = host.wait_for_finish(&versioned);
+    assert_eq!(status["output"], json!(["v1", "now"]), "{status}");
+}
+
+#[test]
+fn check_explains_bad_command_lines_and_missing_stores() {
+    let dir = temp_dir("check-usage");
+    let app = guest_app("versioned_v2");
+    let app = app.to_str().unwrap();
+
+    let run = check(&["--store", dir.join("store.redb").to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--app"), "{}", run.stderr);
+
+    let run = check(&["--app", app, "--store", "x.redb", "--url", "http://127.0.0.1:1"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+
+    let missing = dir.join("nothing-here.redb");
+    let run = check(&["--app", app, "--store", missing.to_str().unwrap()]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("no store at"), "{}", run.stderr);
+    assert!(!missing.exists(), "checking does not create a store");
+
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let run = check(&["--app", app, "--url", &url]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("could not reach"), "{}", run.stderr);
+}
