@@ -202,6 +202,15 @@ impl Host {
         let _ = self.child.wait();
     }
 
+    /// Sends `signal` to the host process.
+    pub fn signal(&self, signal: i32) {
+        #[allow(unsafe_code)]
+        // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+        unsafe {
+            libc::kill(self.child.id() as i32, signal);
+        }
+    }
+
     /// SIGTERM, then waits for a clean exit.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         #[allow(unsafe_code)]

@@ -9,18 +9,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use bytes::Bytes;
 use durable_host::check::{CheckReport, Verdict, check_candidate};
 use durable_host::store::{Store, StoreError};
 use durable_host::wasm::{Sandbox, WasmRuntime};
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
 
+use super::admin_http::{self, AdminRequest, Failure, failure, percent_encode};
 use super::args::{Parsed, UsageError, usage_error};
 use super::{DEFAULT_URL, EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE};
 
-/// How long connecting to a host may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a remote check may take (it replays every unfinished instance).
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -32,19 +28,6 @@ enum Target {
         hub: String,
         key: Option<String>,
     },
-}
-
-/// A failed check, with its exit code.
-struct Failure {
-    code: i32,
-    message: String,
-}
-
-fn failure(code: i32, message: impl Into<String>) -> Failure {
-    Failure {
-        code,
-        message: message.into(),
-    }
 }
 
 /// Runs `durable check` with parsed flags; usage errors go back to the caller.
@@ -126,70 +109,23 @@ async fn check_store(path: &Path, app: &Path) -> Result<CheckReport, Failure> {
 }
 
 async fn check_remote(url: &str, hub: &str, key: Option<&str>, app: &Path) -> Result<CheckReport, Failure> {
-    let authority = url
-        .trim_end_matches('/')
-        .strip_prefix("http://")
-        .filter(|authority| !authority.is_empty() && !authority.contains('/'))
-        .ok_or_else(|| {
-            failure(
-                super::EXIT_USAGE,
-                format!("--url: expected a URL like http://127.0.0.1:7071, got {url:?}"),
-            )
-        })?
-        .to_owned();
     let bytes = std::fs::read(app).map_err(|error| {
         failure(
             super::EXIT_USAGE,
             format!("--app {}: cannot read: {error}", app.display()),
         )
     })?;
-    let unreachable = |error: &dyn std::fmt::Display| {
-        failure(
-            EXIT_UNREACHABLE,
-            format!(
-                "could not reach a durable host at {url} ({authority}: {error})\n\
-                 Is `durable serve` running there? Point --url at it, or check a stopped host's store with --store PATH."
-            ),
-        )
-    };
-    let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(&authority))
-        .await
-        .map_err(|_| unreachable(&"connection timed out"))?
-        .map_err(|error| unreachable(&error))?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|error| unreachable(&error))?;
-    tokio::spawn(connection);
     let path = format!("/admin/hubs/{}/check", percent_encode(hub));
-    let mut request = hyper::Request::builder()
-        .method(hyper::Method::POST)
-        .uri(&path)
-        .header("host", &authority)
-        .header("content-type", "application/wasm");
-    if let Some(key) = key {
-        request = request.header("x-functions-key", key);
-    }
-    let request = request
-        .body(Full::new(Bytes::from(bytes)))
-        .map_err(|error| failure(super::EXIT_USAGE, format!("building the request: {error}")))?;
-    let response = tokio::time::timeout(EXCHANGE_TIMEOUT, sender.send_request(request))
-        .await
-        .map_err(|_| unreachable(&"no answer in time"))?
-        .map_err(|error| unreachable(&error))?;
-    let status = response.status().as_u16();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|error| unreachable(&error))?
-        .to_bytes();
-    if status != 200 {
-        let message = serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|body| body["Message"].as_str().or(body["message"].as_str()).map(str::to_owned))
-            .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-        return Err(failure(EXIT_REFUSED, format!("POST {path}: {message} (HTTP {status})")));
-    }
+    let body = admin_http::send(AdminRequest {
+        url,
+        method: hyper::Method::POST,
+        path: path.clone(),
+        key,
+        wasm: Some(bytes),
+        timeout: EXCHANGE_TIMEOUT,
+        hint: ", or check a stopped host's store with --store PATH",
+    })
+    .await?;
     serde_json::from_slice(&body).map_err(|error| {
         failure(
             EXIT_REFUSED,
@@ -199,16 +135,6 @@ async fn check_remote(url: &str, hub: &str, key: Option<&str>, app: &Path) -> Re
             ),
         )
     })
-}
-
-/// Percent-encodes a path segment.
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (byte as char).to_string(),
-            _ => format!("%{byte:02X}"),
-        })
-        .collect()
 }
 
 /// The report as people read it (one line per instance, then a summary) or as JSON.

@@ -1,0 +1,460 @@
+//! Task hubs as tenants: keys, cross-hub isolation, key rotation, start-up refusals and
+//! the per-hub limits the API enforces.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::support::{Host, PREFIX, example, http, temp_dir};
+
+const ALPHA_KEY: &str = "alpha-key-0123456789abcdef";
+const BETA_KEY: &str = "beta-key-0123456789abcdef";
+const ADMIN_KEY: &str = "admin-key-0123456789abcdef";
+
+/// Writes a config with hubs alpha and beta (approval and counter apps) to a fresh dir.
+fn two_hub_config(label: &str, alpha_keys: &[&str], extra_alpha: &str) -> PathBuf {
+    let dir = temp_dir(label);
+    let config = dir.join("durable.toml");
+    write_two_hub_config(&config, alpha_keys, extra_alpha);
+    config
+}
+
+fn write_two_hub_config(config: &Path, alpha_keys: &[&str], extra_alpha: &str) {
+    let keys: Vec<String> = alpha_keys.iter().map(|key| format!("{key:?}")).collect();
+    let text = format!(
+        r#"
+admin_keys = ["{ADMIN_KEY}"]
+
+[hubs.alpha]
+keys = [{keys}]
+store = "alpha/store.redb"
+{extra_alpha}
+[hubs.alpha.apps.approval]
+path = {approval:?}
+[hubs.alpha.apps.counter]
+path = {counter:?}
+[hubs.alpha.apps.hello]
+path = {hello:?}
+
+[hubs.beta]
+keys = ["{BETA_KEY}"]
+store = "beta/store.redb"
+[hubs.beta.apps.approval]
+path = {approval:?}
+[hubs.beta.apps.counter]
+path = {counter:?}
+"#,
+        keys = keys.join(", "),
+        approval = example("approval"),
+        counter = example("counter"),
+        hello = example("hello_sequence"),
+    );
+    std::fs::write(config, text).expect("writing the config");
+}
+
+fn with_key(path: &str, hub: &str, key: &str) -> String {
+    let separator = if path.contains('?') { '&' } else { '?' };
+    format!("{path}{separator}taskHub={hub}&code={key}")
+}
+
+/// Starts E4_Approval in alpha and returns its id.
+fn start_approval(host: &Host) -> String {
+    let response = http(
+        &host.base,
+        "POST",
+        &format!("{PREFIX}/orchestrators/E4_Approval?taskHub=alpha"),
+        Some("600"),
+        &[("x-functions-key", ALPHA_KEY)],
+    )
+    .unwrap();
+    assert_eq!(response.status, 202, "{}", response.text);
+    let body = response.json();
+    let status_uri = body["statusQueryGetUri"].as_str().unwrap();
+    assert!(
+        status_uri.contains(&format!("code={ALPHA_KEY}")) && status_uri.contains("taskHub=alpha"),
+        "management URLs carry the hub and the key the request used: {status_uri}"
+    );
+    body["id"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_key_of_one_hub_opens_nothing_of_another() {
+    let config = two_hub_config("hubs-isolation", &[ALPHA_KEY], "");
+    let host = Host::start_with_config(&config, &[]).unwrap();
+    let id = start_approval(&host);
+    let endpoints: Vec<(&str, String, Option<&str>)> = vec![
+        ("POST", format!("{PREFIX}/orchestrators/E4_Approval"), Some("\"x\"")),
+        ("GET", format!("{PREFIX}/instances/{id}"), None),
+        ("GET", format!("{PREFIX}/instances"), None),
+        (
+            "POST",
+            format!("{PREFIX}/instances/{id}/raiseEvent/Approval"),
+            Some("true"),
+        ),
+        ("POST", format!("{PREFIX}/instances/{id}/terminate?reason=x"), None),
+        ("POST", format!("{PREFIX}/instances/{id}/suspend"), None),
+        ("POST", format!("{PREFIX}/instances/{id}/resume"), None),
+        ("POST", format!("{PREFIX}/instances/{id}/rewind"), None),
+        ("POST", format!("{PREFIX}/instances/{id}/restart"), None),
+        ("DELETE", format!("{PREFIX}/instances/{id}"), None),
+        ("DELETE", format!("{PREFIX}/instances?runtimeStatus=Running"), None),
+        ("GET", format!("{PREFIX}/entities"), None),
+        ("GET", format!("{PREFIX}/entities/Counter/c1"), None),
+        ("POST", format!("{PREFIX}/entities/Counter/c1?op=add"), Some("1")),
+        (
+            "GET",
+            format!("/admin/extensions/DurableTaskExtension/instances/{id}"),
+            None,
+        ),
+    ];
+    for (method, path, body) in &endpoints {
+        for (label, headers) in [
+            ("beta's key in the header", vec![("x-functions-key", BETA_KEY)]),
+            ("no key", vec![]),
+            ("a made-up key", vec![("x-functions-key", "made-up-key-0123456789")]),
+        ] {
+            let separator = if path.contains('?') { '&' } else { '?' };
+            let target = format!("{path}{separator}taskHub=alpha");
+            let response = http(&host.base, method, &target, *body, &headers).unwrap();
+            assert_eq!(
+                response.status, 401,
+                "{method} {target} with {label}: {}",
+                response.text
+            );
+            assert!(response.json()["Message"].as_str().is_some(), "{}", response.text);
+        }
+        // beta's key as code= is refused the same way.
+        let target = with_key(path, "alpha", BETA_KEY);
+        let response = http(&host.base, method, &target, *body, &[]).unwrap();
+        assert_eq!(response.status, 401, "{method} {target}: {}", response.text);
+    }
+    // Beta's own hub does not see alpha's instance: the stores are apart.
+    let response = http(
+        &host.base,
+        "GET",
+        &with_key(&format!("{PREFIX}/instances/{id}"), "beta", BETA_KEY),
+        None,
+        &[],
+    )
+    .unwrap();
+    assert_eq!(response.status, 404, "{}", response.text);
+    let response = http(
+        &host.base,
+        "GET",
+        &with_key(&format!("{PREFIX}/instances"), "beta", BETA_KEY),
+        None,
+        &[],
+    )
+    .unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(response.json().as_array().map(Vec::len), Some(0), "{}", response.text);
+    // A hub key does not open the admin API.
+    for key in [ALPHA_KEY, BETA_KEY] {
+        let response = http(&host.base, "GET", "/admin/hubs", None, &[("x-functions-key", key)]).unwrap();
+        assert_eq!(response.status, 401, "{}", response.text);
+    }
+    // Alpha's key still works, in either form, and the instance was untouched by all the above.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let response = http(
+            &host.base,
+            "GET",
+            &with_key(&format!("{PREFIX}/instances/{id}"), "alpha", ALPHA_KEY),
+            None,
+            &[],
+        )
+        .unwrap();
+        assert!(matches!(response.status, 200 | 202), "{}", response.text);
+        match response.json()["runtimeStatus"].as_str() {
+            Some("Running") => break,
+            Some("Pending") => {}
+            other => panic!("the instance was touched: {other:?}"),
+        }
+        assert!(std::time::Instant::now() < deadline, "{id} did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let response = http(
+        &host.base,
+        "POST",
+        &format!("{PREFIX}/instances/{id}/raiseEvent/Approval?taskHub=alpha"),
+        Some("true"),
+        &[("x-functions-key", ALPHA_KEY)],
+    )
+    .unwrap();
+    assert_eq!(response.status, 202, "{}", response.text);
+    let status = wait_in(&host, "alpha", ALPHA_KEY, &id);
+    assert_eq!(status["runtimeStatus"], "Completed", "{status}");
+}
+
+/// Polls an instance of `hub` until it finishes.
+fn wait_in(host: &Host, hub: &str, key: &str, id: &str) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let response = http(
+            &host.base,
+            "GET",
+            &with_key(&format!("{PREFIX}/instances/{id}"), hub, key),
+            None,
+            &[],
+        )
+        .unwrap();
+        if response.status == 200 {
+            let status = response.json();
+            if matches!(
+                status["runtimeStatus"].as_str(),
+                Some("Completed" | "Failed" | "Terminated")
+            ) {
+                return status;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{id} did not finish: {}",
+            response.text
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn hub_names_are_checked_before_anything_else_is_told() {
+    let config = two_hub_config("hubs-names", &[ALPHA_KEY], "");
+    let host = Host::start_with_config(&config, &[]).unwrap();
+    let path = format!("{PREFIX}/instances");
+    // An unknown hub is 404 for a caller holding a key, 401 for anybody else.
+    let response = http(&host.base, "GET", &with_key(&path, "gamma", ALPHA_KEY), None, &[]).unwrap();
+    assert_eq!(response.status, 404, "{}", response.text);
+    assert!(response.text.contains("gamma"), "{}", response.text);
+    let response = http(&host.base, "GET", &format!("{path}?taskHub=gamma"), None, &[]).unwrap();
+    assert_eq!(response.status, 401, "{}", response.text);
+    // Two hubs and no taskHub: the request must say which.
+    let response = http(&host.base, "GET", &path, None, &[("x-functions-key", ALPHA_KEY)]).unwrap();
+    assert_eq!(response.status, 400, "{}", response.text);
+    assert!(response.text.contains("taskHub"), "{}", response.text);
+    // Hub names match in any case; an unknown connection is named in the error.
+    let response = http(&host.base, "GET", &with_key(&path, "ALPHA", ALPHA_KEY), None, &[]).unwrap();
+    assert_eq!(response.status, 200, "{}", response.text);
+    let response = http(
+        &host.base,
+        "GET",
+        &with_key(&format!("{path}?connection=Archive"), "alpha", ALPHA_KEY),
+        None,
+        &[],
+    )
+    .unwrap();
+    assert_eq!(response.status, 404, "{}", response.text);
+    assert!(
+        response.text.contains("Archive") && response.text.contains("Storage"),
+        "{}",
+        response.text
+    );
+    // The admin key lists the hubs.
+    let response = http(
+        &host.base,
+        "GET",
+        "/admin/hubs",
+        None,
+        &[("x-functions-key", ADMIN_KEY)],
+    )
+    .unwrap();
+    assert_eq!(response.status, 200, "{}", response.text);
+    let names: Vec<String> = response.json()["hubs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|hub| hub["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["alpha", "beta"]);
+}
+
+#[test]
+fn keys_rotate_without_a_restart() {
+    const NEW_KEY: &str = "alpha-new-key-0123456789abcdef";
+    let config = two_hub_config("hubs-rotate", &[ALPHA_KEY], "");
+    let host = Host::start_with_config(&config, &[]).unwrap();
+    let path = format!("{PREFIX}/instances");
+    let status_with = |key: &str| {
+        http(&host.base, "GET", &with_key(&path, "alpha", key), None, &[])
+            .unwrap()
+            .status
+    };
+    assert_eq!(status_with(ALPHA_KEY), 200);
+    assert_eq!(status_with(NEW_KEY), 401);
+    // Both keys during the hand-over, through the admin API...
+    write_two_hub_config(&config, &[ALPHA_KEY, NEW_KEY], "");
+    let response = http(
+        &host.base,
+        "POST",
+        "/admin/keys/reload",
+        None,
+        &[("x-functions-key", ADMIN_KEY)],
+    )
+    .unwrap();
+    assert_eq!(response.status, 200, "{}", response.text);
+    assert_eq!(status_with(ALPHA_KEY), 200);
+    assert_eq!(status_with(NEW_KEY), 200);
+    // ...then the old one retired, through SIGHUP.
+    write_two_hub_config(&config, &[NEW_KEY], "");
+    host.signal(libc::SIGHUP);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while status_with(ALPHA_KEY) != 401 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "SIGHUP did not retire the old key"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(status_with(NEW_KEY), 200);
+    // A key reload needs the admin key.
+    let response = http(
+        &host.base,
+        "POST",
+        "/admin/keys/reload",
+        None,
+        &[("x-functions-key", NEW_KEY)],
+    )
+    .unwrap();
+    assert_eq!(response.status, 401, "{}", response.text);
+}
+
+#[test]
+fn limits_refuse_oversized_payloads_and_starts_over_the_rate() {
+    let config = two_hub_config(
+        "hubs-limits",
+        &[ALPHA_KEY],
+        "[hubs.alpha.limits]\npayload_bytes = 1024\nstarts_per_second = 1\n",
+    );
+    let host = Host::start_with_config(&config, &[]).unwrap();
+    let big = format!("\"{}\"", "x".repeat(2000));
+    let response = http(
+        &host.base,
+        "POST",
+        &with_key(&format!("{PREFIX}/orchestrators/E4_Approval"), "alpha", ALPHA_KEY),
+        Some(&big),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(response.status, 413, "{}", response.text);
+    assert!(response.text.contains("1024"), "the limit is named: {}", response.text);
+    let id = start_approval(&host);
+    // The bucket held one start; the next one in the same second is refused.
+    let response = http(
+        &host.base,
+        "POST",
+        &with_key(&format!("{PREFIX}/orchestrators/E4_Approval"), "alpha", ALPHA_KEY),
+        Some("\"again\""),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(response.status, 429, "{}", response.text);
+    let response = http(
+        &host.base,
+        "POST",
+        &with_key(
+            &format!("{PREFIX}/instances/{id}/raiseEvent/Approval"),
+            "alpha",
+            ALPHA_KEY,
+        ),
+        Some(&big),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(response.status, 413, "{}", response.text);
+    // Beta has no such limits.
+    for _ in 0..3 {
+        let response = http(
+            &host.base,
+            "POST",
+            &with_key(&format!("{PREFIX}/orchestrators/E4_Approval"), "beta", BETA_KEY),
+            Some(&big),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(response.status, 202, "{}", response.text);
+    }
+}
+
+#[test]
+fn an_orchestration_output_over_the_payload_limit_fails_its_instance() {
+    let config = two_hub_config("hubs-output", &[ALPHA_KEY], "[hubs.alpha.limits]\npayload_bytes = 40\n");
+    let host = Host::start_with_config(&config, &[]).unwrap();
+    // E1_HelloSequence returns three greetings: more than 40 bytes.
+    let response = http(
+        &host.base,
+        "POST",
+        &with_key(&format!("{PREFIX}/orchestrators/E1_HelloSequence"), "alpha", ALPHA_KEY),
+        None,
+        &[],
+    )
+    .unwrap();
+    assert_eq!(response.status, 202, "{}", response.text);
+    let id = response.json()["id"].as_str().unwrap().to_owned();
+    let status = wait_in(&host, "alpha", ALPHA_KEY, &id);
+    assert_eq!(status["runtimeStatus"], "Failed", "{status}");
+    let output = status["output"].to_string();
+    assert!(
+        output.contains("payload limit of 40 bytes"),
+        "the reason names the limit: {output}"
+    );
+}
+
+#[test]
+fn a_keyless_hub_is_not_served_on_a_non_loopback_address() {
+    let dir = temp_dir("hubs-loopback");
+    let output = Command::new(env!("CARGO_BIN_EXE_durable"))
+        .args(["serve", "--listen", "0.0.0.0:0", "--store"])
+        .arg(dir.join("store.redb"))
+        .arg("--app")
+        .arg(example("hello_sequence"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--allow-unauthenticated") && stderr.contains("0.0.0.0"),
+        "{stderr}"
+    );
+    let store = dir.join("other.redb");
+    let host = Host::start_with_args(
+        &store,
+        &[example("hello_sequence")],
+        &["--listen", "0.0.0.0:0", "--allow-unauthenticated"],
+    )
+    .unwrap();
+    let port = host.base.rsplit(':').next().unwrap().to_owned();
+    let response = http(
+        &format!("http://127.0.0.1:{port}"),
+        "GET",
+        &format!("{PREFIX}/instances"),
+        None,
+        &[],
+    )
+    .unwrap();
+    assert_eq!(response.status, 200, "{}", response.text);
+}
+
+#[test]
+fn a_bad_config_file_stops_the_host_with_the_reason() {
+    let dir = temp_dir("hubs-bad-config");
+    for (text, expected) in [
+        ("[hubs.a]\nstore = \"a.redb\"\npayload_bytes = 10\n", "payload_bytes"),
+        ("[hubs.a]\nstore = \"a.redb\"\nkeys = [\"short\"]\n", "16 characters"),
+        ("[hubs.a]\nkeys = []\n", "no store"),
+        ("admin_keys = [\"admin-key-0123456789\"]\n", "no hub"),
+    ] {
+        let config = dir.join("durable.toml");
+        std::fs::write(&config, text).unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_durable"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{text:?} was accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{text:?}: {stderr}");
+    }
+}
