@@ -11,6 +11,7 @@ mod crash;
 mod entities;
 mod examples;
 mod features;
+mod hardening;
 mod hubs;
 mod management;
 mod official_clients;
