@@ -575,11 +575,36 @@ impl Orchestrations {
                 format!("no loaded app exports an entity named '{}'", entity.name),
             ));
         };
+        let limit = self.apps.limits_of(&app.hash).payload_bytes;
         let host = self.ensure_host(&app).await?;
-        match host.run_entity(entity, state, operations).await {
-            Ok(batch) => Ok(batch),
-            Err(trap) => Err(self.poison(&app, trap)),
+        let mut batch = match host.run_entity(entity, state, operations).await {
+            Ok(batch) => batch,
+            Err(trap) => return Err(self.poison(&app, trap)),
+        };
+        if let Some(state) = batch.state.as_ref().filter(|state| state.len() > limit) {
+            // The whole batch fails and the previous state stays.
+            return Err(FailureDetails::host(
+                "LimitExceeded",
+                format!(
+                    "the state of entity {entity} would be {} bytes, over the payload limit of {limit} bytes",
+                    state.len()
+                ),
+            ));
         }
+        for (result, (operation, _)) in batch.results.iter_mut().zip(operations) {
+            if let Ok(Some(value)) = result
+                && value.len() > limit
+            {
+                *result = Err(FailureDetails::host(
+                    "LimitExceeded",
+                    format!(
+                        "the result of '{operation}' is {} bytes, over the payload limit of {limit} bytes",
+                        value.len()
+                    ),
+                ));
+            }
+        }
+        Ok(batch)
     }
 
     /// The wasm instance hosting version `app`, created if needed.

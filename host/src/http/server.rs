@@ -51,7 +51,7 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let activity = Arc::new(Activity::default());
+        let activity = Arc::new(Activity::starting_now());
         let service = {
             let hosting = hosting.clone();
             let activity = activity.clone();
@@ -104,10 +104,9 @@ pub async fn serve(
 }
 
 /// When a connection last did something, and whether a request is in flight.
-#[derive(Default)]
 struct Activity {
     in_flight: AtomicUsize,
-    /// Milliseconds since `EPOCH` of the last request start or end.
+    /// Milliseconds since `EPOCH` of the accept or the last request start or end.
     last: AtomicU64,
 }
 
@@ -118,6 +117,13 @@ fn now_millis() -> u64 {
 }
 
 impl Activity {
+    fn starting_now() -> Activity {
+        Activity {
+            in_flight: AtomicUsize::new(0),
+            last: AtomicU64::new(now_millis()),
+        }
+    }
+
     fn begin(self: &Arc<Self>) -> Busy {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         self.last.store(now_millis(), Ordering::SeqCst);
@@ -128,9 +134,7 @@ impl Activity {
         if self.in_flight.load(Ordering::SeqCst) > 0 {
             return Duration::ZERO;
         }
-        let last = self.last.load(Ordering::SeqCst);
-        let last = if last == 0 { now_millis().min(1) } else { last };
-        Duration::from_millis(now_millis().saturating_sub(last))
+        Duration::from_millis(now_millis().saturating_sub(self.last.load(Ordering::SeqCst)))
     }
 }
 
