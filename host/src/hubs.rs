@@ -165,11 +165,14 @@ fn app_info(deployment: &Deployment, replaced: Option<String>) -> AppInfo {
     }
 }
 
-/// The current version of each app as deployed over the admin API; `None` marks an app of
-/// the config file that was removed.
+/// The current version of each app as deployed over the admin API (`None` marks an app of
+/// the config file that was removed), and which app each kept version belongs to, so a
+/// version kept across a restart runs with its own app's limits and grants.
 #[derive(Default, Serialize, Deserialize)]
 struct Manifest {
     apps: BTreeMap<String, Option<String>>,
+    #[serde(default)]
+    versions: BTreeMap<String, String>,
 }
 
 /// One tenant.
@@ -195,7 +198,7 @@ impl Hub {
             dir: config.apps_dir.clone(),
             source,
         })?;
-        let manifest = read_manifest(&config.apps_dir)?;
+        let mut manifest = read_manifest(&config.apps_dir)?;
         let mut current = Vec::new();
         let mut names: Vec<String> = config
             .apps
@@ -231,12 +234,19 @@ impl Hub {
             if apps.version(&hash).is_some() {
                 continue;
             }
+            let settings = config.app(manifest.versions.get(&hash).map_or("", String::as_str));
             let file = config.apps_dir.join(format!("{hash}.wasm"));
-            match wasm.load(&file, config.app("").sandbox()).await {
-                Ok(app) => apps.keep_version(Arc::new(app), config.limits.clone()),
+            match wasm.load(&file, settings.sandbox()).await {
+                Ok(app) => apps.keep_version(Arc::new(app), settings.limits.clone()),
                 Err(error) => problems.push(format!("hub '{}': kept version {hash}: {error}", config.name)),
             }
         }
+        for deployment in apps.deployments() {
+            manifest
+                .versions
+                .insert(deployment.app.hash.clone(), deployment.name.clone());
+        }
+        write_manifest(&config.apps_dir, &manifest)?;
         let starts = StartRate::new(config.limits.starts_per_second);
         let mut connections = BTreeMap::new();
         for (name, store) in &config.connections {
@@ -417,15 +427,11 @@ impl Hub {
 
     fn update_manifest(&self, name: &str, hash: Option<String>) -> Result<(), HubError> {
         let mut manifest = read_manifest(&self.config.apps_dir)?;
+        if let Some(hash) = &hash {
+            manifest.versions.insert(hash.clone(), name.to_owned());
+        }
         manifest.apps.insert(name.to_owned(), hash);
-        let io = |source| HubError::Io {
-            dir: self.config.apps_dir.clone(),
-            source,
-        };
-        let temporary = self.config.apps_dir.join("deployments.json.new");
-        let text = serde_json::to_vec_pretty(&manifest).expect("the manifest serializes");
-        std::fs::write(&temporary, text).map_err(io)?;
-        std::fs::rename(&temporary, self.config.apps_dir.join("deployments.json")).map_err(io)
+        write_manifest(&self.config.apps_dir, &manifest)
     }
 
     /// Drops the versions that are not current and that no unfinished orchestration of
@@ -469,6 +475,28 @@ impl Hub {
             }
         }
     }
+}
+
+/// Writes the manifest atomically, forgetting versions whose files are gone.
+fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), HubError> {
+    let stored: HashSet<String> = stored_versions(dir).into_iter().collect();
+    let manifest = Manifest {
+        apps: manifest.apps.clone(),
+        versions: manifest
+            .versions
+            .iter()
+            .filter(|(hash, _)| stored.contains(*hash))
+            .map(|(hash, name)| (hash.clone(), name.clone()))
+            .collect(),
+    };
+    let io = |source| HubError::Io {
+        dir: dir.to_owned(),
+        source,
+    };
+    let temporary = dir.join("deployments.json.new");
+    let text = serde_json::to_vec_pretty(&manifest).expect("the manifest serializes");
+    std::fs::write(&temporary, text).map_err(io)?;
+    std::fs::rename(&temporary, dir.join("deployments.json")).map_err(io)
 }
 
 fn read_manifest(dir: &Path) -> Result<Manifest, HubError> {

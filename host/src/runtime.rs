@@ -130,8 +130,10 @@ impl Apps {
         removed
     }
 
-    /// Drops every version that is neither current nor in `in_use`; returns the hashes of
-    /// the versions dropped.
+    /// Drops every version that is neither current, nor in `in_use`, nor held by a live
+    /// orchestration or a running call (an instance whose first step is under way is pinned
+    /// only when that step commits; its live entry holds the version until then). Returns
+    /// the hashes of the versions dropped.
     pub fn retain_versions(&self, in_use: &std::collections::HashSet<String>) -> Vec<String> {
         let mut catalog = self.catalog.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         let current: std::collections::HashSet<String> = catalog
@@ -141,9 +143,11 @@ impl Apps {
             .collect();
         let dropped: Vec<String> = catalog
             .versions
-            .keys()
-            .filter(|hash| !current.contains(*hash) && !in_use.contains(*hash))
-            .cloned()
+            .iter()
+            .filter(|(hash, (app, _))| {
+                !current.contains(*hash) && !in_use.contains(*hash) && Arc::strong_count(app) == 1
+            })
+            .map(|(hash, _)| hash.clone())
             .collect();
         for hash in &dropped {
             catalog.versions.remove(hash);

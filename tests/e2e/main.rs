@@ -8,6 +8,7 @@ mod check;
 mod cli;
 mod client_api;
 mod crash;
+mod deploy;
 mod entities;
 mod examples;
 mod features;

@@ -83,11 +83,7 @@ pub fn deploy(parsed: &Parsed) -> Result<i32, UsageError> {
         let path = request.path.clone();
         let body = admin_http::send(request).await?;
         let info: AppInfo = decode("PUT", &path, &body)?;
-        Ok(if json {
-            pretty(&info)
-        } else {
-            render_deployed(&info)
-        })
+        Ok(if json { pretty(&info) } else { render_deployed(&info) })
     })))
 }
 

@@ -5,6 +5,8 @@
 //! Exit codes: 0 success; 1 the host refused (not found, gone, bad request); 2 usage error;
 //! 3 the host could not be reached.
 
+mod admin_http;
+mod apps;
 mod args;
 mod check;
 mod render;
@@ -69,6 +71,9 @@ enum Action {
     ReadEntity,
     ListEntities,
     Check,
+    Deploy,
+    ListApps,
+    RemoveApp,
 }
 
 /// A client subcommand.
@@ -255,7 +260,35 @@ const COMMANDS: &[Command] = &[
         ],
         action: Action::Check,
     },
+    Command {
+        name: "deploy",
+        summary: "deploy or replace an app live (running instances keep their version)",
+        synopsis: &["--name APP --app FILE.wasm [--url URL] [--task-hub NAME] [--key ADMINKEY]"],
+        flags: &[APP_NAME, Flag::value("--app", "FILE.wasm", "the app's component")],
+        action: Action::Deploy,
+    },
+    Command {
+        name: "list-apps",
+        summary: "list a task hub's apps and the older versions it keeps",
+        synopsis: &["[--url URL] [--task-hub NAME] [--key ADMINKEY]"],
+        flags: &[],
+        action: Action::ListApps,
+    },
+    Command {
+        name: "remove-app",
+        summary: "remove an app live (running instances finish on it)",
+        synopsis: &["--name APP [--url URL] [--task-hub NAME] [--key ADMINKEY]"],
+        flags: &[APP_NAME],
+        action: Action::RemoveApp,
+    },
 ];
+
+/// The app of `deploy` and `remove-app`.
+const APP_NAME: Flag = Flag::value(
+    "--name",
+    "APP",
+    "the app's name in the task hub (letters, digits, '-', '_', '.')",
+);
 
 const ENTITY_NAME: Flag = Flag::value("--name", "NAME", "the entity's name (any case)");
 const ENTITY_KEY: Flag = Flag::value("--key", "KEY", "the entity's key");
@@ -357,8 +390,15 @@ impl Command {
             }
             Err(error) => return self.usage_failure(error),
         };
-        if let Action::Check = self.action {
-            return check::run(&parsed).unwrap_or_else(|error| self.usage_failure(error));
+        let apart = match self.action {
+            Action::Check => Some(check::run(&parsed)),
+            Action::Deploy => Some(apps::deploy(&parsed)),
+            Action::ListApps => Some(apps::list(&parsed)),
+            Action::RemoveApp => Some(apps::remove(&parsed)),
+            _ => None,
+        };
+        if let Some(result) = apart {
+            return result.unwrap_or_else(|error| self.usage_failure(error));
         }
         let request = match Request::from_args(self.action, &parsed) {
             Ok(request) => request,
@@ -525,7 +565,9 @@ impl Request {
                 continuation_token: parsed.owned("--continuation-token"),
                 ..EntityQuery::default()
             }),
-            Action::Check => return Err(usage_error("check runs apart from the client requests")),
+            Action::Check | Action::Deploy | Action::ListApps | Action::RemoveApp => {
+                return Err(usage_error("this command runs apart from the client requests"));
+            }
             Action::PurgeHistory => {
                 let filters = ["--created-after", "--created-before", "--runtime-status"];
                 match parsed.owned("--id") {
