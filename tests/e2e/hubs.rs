@@ -458,3 +458,60 @@ fn a_bad_config_file_stops_the_host_with_the_reason() {
         assert!(stderr.contains(expected), "{text:?}: {stderr}");
     }
 }
+
+#[test]
+fn the_cli_reaches_a_keyed_hub_with_a_system_key_entity_commands_included() {
+    let config = two_hub_config("hubs-cli", &[ALPHA_KEY], "");
+    let host = Host::start_with_config(&config, &[]).unwrap();
+    let durable = |args: &[&str], env_key: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_durable"));
+        command.args(args).args(["--url", &host.base, "--task-hub", "alpha"]);
+        command.env_remove("DURABLE_KEY");
+        if let Some(key) = env_key {
+            command.env("DURABLE_KEY", key);
+        }
+        let output = command.output().unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    // --key is the system key for instance commands...
+    let (code, _, stderr) = durable(&["get-instances", "--key", BETA_KEY], None);
+    assert_eq!(code, Some(1), "beta's key is refused: {stderr}");
+    let (code, _, stderr) = durable(&["get-instances", "--key", ALPHA_KEY], None);
+    assert_eq!(code, Some(0), "{stderr}");
+    // ...and the entity's key for entity commands, which take the system key as --code or
+    // from DURABLE_KEY.
+    let signal = [
+        "signal-entity",
+        "--name",
+        "Counter",
+        "--key",
+        "c1",
+        "--operation",
+        "add",
+        "--input",
+        "5",
+    ];
+    let (code, _, stderr) = durable(&signal, None);
+    assert_eq!(code, Some(1), "no system key: {stderr}");
+    let (code, _, stderr) = durable(&[&signal[..], &["--code", ALPHA_KEY]].concat(), None);
+    assert_eq!(code, Some(0), "{stderr}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (code, stdout, stderr) = durable(
+            &["read-entity", "--name", "Counter", "--key", "c1", "--json"],
+            Some(ALPHA_KEY),
+        );
+        if code == Some(0) && stdout.contains('5') {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the signal never counted: {stdout} {stderr}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

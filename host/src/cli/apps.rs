@@ -31,7 +31,7 @@ const SHORT_VERSION: usize = 12;
 struct Target<'a> {
     url: &'a str,
     hub: &'a str,
-    key: Option<&'a str>,
+    key: Option<String>,
 }
 
 impl<'a> Target<'a> {
@@ -39,7 +39,7 @@ impl<'a> Target<'a> {
         Target {
             url: parsed.value("--url").unwrap_or(DEFAULT_URL),
             hub: parsed.value("--task-hub").unwrap_or(DEFAULT_HUB),
-            key: parsed.value("--key"),
+            key: super::system_key(parsed, false),
         }
     }
 
@@ -53,12 +53,12 @@ impl<'a> Target<'a> {
         path
     }
 
-    fn request(&self, method: Method, app: Option<&str>) -> AdminRequest<'a> {
+    fn request(&self, method: Method, app: Option<&str>) -> AdminRequest<'_> {
         AdminRequest {
             url: self.url,
             method,
             path: self.path(app),
-            key: self.key,
+            key: self.key.as_deref(),
             wasm: None,
             timeout: ADMIN_TIMEOUT,
             hint: "",

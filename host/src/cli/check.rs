@@ -34,7 +34,7 @@ enum Target {
 pub fn run(parsed: &Parsed) -> Result<i32, UsageError> {
     let app = PathBuf::from(parsed.required("--app", "FILE.wasm")?);
     let target = match parsed.owned("--store") {
-        Some(_) if parsed.any(&["--url", "--task-hub", "--key"]) => {
+        Some(_) if parsed.any(&["--url", "--task-hub", "--key", "--code"]) => {
             return Err(usage_error(
                 "--store reads the store directly; --url, --task-hub and --key are for a running host",
             ));
@@ -43,7 +43,7 @@ pub fn run(parsed: &Parsed) -> Result<i32, UsageError> {
         None => Target::Remote {
             url: parsed.value("--url").unwrap_or(DEFAULT_URL).to_owned(),
             hub: parsed.value("--task-hub").unwrap_or("default").to_owned(),
-            key: parsed.owned("--key"),
+            key: super::system_key(parsed, false),
         },
     };
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {

@@ -19,6 +19,15 @@ use durable_host::history::{EntityId, RuntimeStatus, Timestamp};
 use self::args::{Flag, Parsed, UsageError, usage_error};
 use self::render::Output;
 
+/// The system (or admin) key a command sends: `--code`, else `--key` (unless `--key` names an
+/// entity), else the `DURABLE_KEY` environment variable.
+fn system_key(parsed: &Parsed, key_names_an_entity: bool) -> Option<String> {
+    parsed
+        .owned("--code")
+        .or_else(|| (!key_names_an_entity).then(|| parsed.owned("--key")).flatten())
+        .or_else(|| std::env::var("DURABLE_KEY").ok().filter(|key| !key.is_empty()))
+}
+
 /// The host a client subcommand talks to unless `--url` says otherwise.
 const DEFAULT_URL: &str = "http://127.0.0.1:7071";
 
@@ -35,7 +44,16 @@ const EXIT_UNREACHABLE: i32 = 3;
 const COMMON: &[Flag] = &[
     Flag::value("--url", "URL", "the running host (default http://127.0.0.1:7071)"),
     Flag::value("--task-hub", "NAME", "the task hub, sent as taskHub=NAME"),
-    Flag::value("--key", "KEY", "the system key, sent as code=KEY"),
+    Flag::value(
+        "--key",
+        "KEY",
+        "the system key, sent as code=KEY (default: $DURABLE_KEY)",
+    ),
+    Flag::value(
+        "--code",
+        "KEY",
+        "the system key too, for entity commands where --key is the entity's key",
+    ),
     Flag::switch("--json", "print one JSON document instead of text"),
 ];
 
@@ -405,7 +423,9 @@ impl Command {
             Err(error) => return self.usage_failure(error),
         };
         let url = parsed.value("--url").unwrap_or(DEFAULT_URL);
-        let client = match DurableOrchestrationClient::remote(url, parsed.value("--task-hub"), parsed.value("--key")) {
+        let entity_command = matches!(self.action, Action::SignalEntity | Action::ReadEntity);
+        let key = system_key(&parsed, entity_command);
+        let client = match DurableOrchestrationClient::remote(url, parsed.value("--task-hub"), key.as_deref()) {
             Ok(client) => client,
             Err(error) => return self.usage_failure(usage_error(format!("--url: {error}"))),
         };
