@@ -430,6 +430,11 @@ impl HostConfigFile {
                 if !is_valid_name(&app_name) {
                     return invalid(format!("hubs.{name}.apps: invalid app name {app_name:?}"));
                 }
+                if app.limits.activity_concurrency.is_some() || app.limits.starts_per_second.is_some() {
+                    return invalid(format!(
+                        "hubs.{name}.apps.{app_name}.limits: activity_concurrency and starts_per_second are limits of the whole hub; set them in [hubs.{name}.limits]"
+                    ));
+                }
                 let app_limits = app.limits.over(&limits);
                 let mut grants = ActivityGrants {
                     allowed_hosts: Vec::new(),
@@ -592,6 +597,7 @@ mod tests {
             "[hubs.a]\nstore = \"a.redb\"\nkeys = [\"short\"]\n",
             "[hubs.a]\nkeys = []\n",
             "[hubs.\"a b\"]\nstore = \"a.redb\"\n",
+            "[hubs.a]\nstore = \"a.redb\"\n[hubs.a.apps.x.limits]\nstarts_per_second = 3\n",
             "",
         ] {
             assert!(

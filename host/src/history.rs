@@ -54,7 +54,8 @@ impl Timestamp {
         let year: i64 = date_parts.next()?.parse().ok()?;
         let month: u32 = date_parts.next()?.parse().ok()?;
         let day: u32 = date_parts.next()?.parse().ok()?;
-        if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        // Years past 9999 (DateTime.MaxValue) would overflow the arithmetic below.
+        if !(0..=9999).contains(&year) || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
             return None;
         }
         let (time, offset_secs) = split_offset(rest)?;
@@ -81,9 +82,8 @@ impl Timestamp {
             micros_of_day = (hour * 3600 + minute * 60 + second) * 1_000_000 + digits.parse::<i64>().ok()?;
         }
         let days = days_from_civil(year, month, day);
-        Some(Timestamp(
-            days * 86_400 * 1_000_000 + micros_of_day - offset_secs * 1_000_000,
-        ))
+        let micros = (days * 86_400 * 1_000_000 + micros_of_day).checked_sub(offset_secs.checked_mul(1_000_000)?)?;
+        Some(Timestamp(micros))
     }
 
     /// This time plus `micros` microseconds.
@@ -106,7 +106,11 @@ fn split_offset(rest: &str) -> Option<(&str, i64)> {
         let (time, offset) = rest.split_at(i);
         let sign = if offset.starts_with('-') { -1 } else { 1 };
         let (h, m) = offset[1..].split_once(':').unwrap_or((&offset[1..], "0"));
-        let secs = h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60;
+        let secs = h
+            .parse::<i64>()
+            .ok()?
+            .checked_mul(3600)?
+            .checked_add(m.parse::<i64>().ok()?.checked_mul(60)?)?;
         return Some((time, sign * secs));
     }
     Some((rest, 0))

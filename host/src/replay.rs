@@ -90,7 +90,9 @@ impl ExecutionState {
             EventKind::SubOrchestrationInstanceCreated { name, .. } => {
                 self.schedule(event.event_id, PendingTask::SubOrchestration(name.clone()))
             }
-            EventKind::EventSent { .. } => self.next_action_id = self.next_action_id.max(event.event_id + 1),
+            EventKind::EventSent { .. } => {
+                self.next_action_id = self.next_action_id.max(event.event_id.saturating_add(1))
+            }
             EventKind::TaskCompleted { task_scheduled_id, .. }
             | EventKind::TaskFailed { task_scheduled_id, .. }
             | EventKind::SubOrchestrationInstanceCompleted { task_scheduled_id, .. }
@@ -108,10 +110,10 @@ impl ExecutionState {
                 self.schedule(event.event_id, PendingTask::EntityLock(entities.clone()))
             }
             EventKind::EntityOperationSignaled { .. } => {
-                self.next_action_id = self.next_action_id.max(event.event_id + 1)
+                self.next_action_id = self.next_action_id.max(event.event_id.saturating_add(1))
             }
             EventKind::EntityUnlockSent { .. } => {
-                self.next_action_id = self.next_action_id.max(event.event_id + 1);
+                self.next_action_id = self.next_action_id.max(event.event_id.saturating_add(1));
                 self.locks_held.clear();
             }
             EventKind::EntityLockGranted { task_scheduled_id } => {
@@ -139,7 +141,7 @@ impl ExecutionState {
 
     fn schedule(&mut self, id: i32, task: PendingTask) {
         self.pending.insert(id, task);
-        self.next_action_id = self.next_action_id.max(id + 1);
+        self.next_action_id = self.next_action_id.max(id.saturating_add(1));
     }
 
     /// Whether `event` completes a task this execution is waiting for.
@@ -731,7 +733,9 @@ pub fn finish_episode(
                     action.id
                 )));
             }
-            next_id += 1;
+            next_id = next_id.checked_add(1).ok_or_else(|| {
+                ReplayError::InvalidAction(format!("{} exhausts the sequence numbers", action.describe()))
+            })?;
         }
         let id = action.id;
         let scheduled = |kind| HistoryEvent {
