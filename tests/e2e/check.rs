@@ -2,22 +2,19 @@
 //! version of their app.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::support::{Host, PREFIX, guest_app, temp_dir};
+use crate::support::{CliRun, Host, PREFIX, durable, guest_app, temp_dir};
 
-/// What one run of `durable check` did.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+/// The per-instance report lines of `durable check`.
+trait CheckReport {
+    /// The stdout line of instance `id`.
+    fn line(&self, id: &str) -> &str;
 }
 
-impl Run {
-    /// The stdout line of instance `id`.
+impl CheckReport for CliRun {
     fn line(&self, id: &str) -> &str {
         self.stdout
             .lines()
@@ -26,21 +23,13 @@ impl Run {
     }
 }
 
-fn check(args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_durable"))
-        .arg("check")
-        .args(args)
-        .output()
-        .expect("running durable check");
-    Run {
-        code: output.status.code().expect("durable exited normally"),
-        stdout: String::from_utf8(output.stdout).expect("UTF-8 stdout"),
-        stderr: String::from_utf8(output.stderr).expect("UTF-8 stderr"),
-    }
+/// `durable check ARGS`.
+fn check(args: &[&str]) -> CliRun {
+    durable(&[&["check"], args].concat())
 }
 
 /// `durable check --app APP --store STORE [extra]`.
-fn check_store(app: &Path, store: &Path, extra: &[&str]) -> Run {
+fn check_store(app: &Path, store: &Path, extra: &[&str]) -> CliRun {
     let mut args = vec!["--app", app.to_str().unwrap(), "--store", store.to_str().unwrap()];
     args.extend_from_slice(extra);
     check(&args)
@@ -92,7 +81,7 @@ fn check_reports_which_unfinished_instances_a_candidate_would_break() {
 
     // While the host holds the store, the offline form says so and points to --url.
     let busy = check_store(&v2, &store, &[]);
-    assert_eq!(busy.code, 3, "stdout:\n{}\nstderr:\n{}", busy.stdout, busy.stderr);
+    busy.assert_code(3);
     assert!(
         busy.stderr.contains("in use") && busy.stderr.contains("--url"),
         "{}",
@@ -100,18 +89,18 @@ fn check_reports_which_unfinished_instances_a_candidate_would_break() {
     );
     // The remote form asks the host that holds it, and prints the same report.
     let remote = check(&["--app", v2.to_str().unwrap(), "--url", &host.base]);
-    assert_eq!(remote.code, 1, "stdout:\n{}\nstderr:\n{}", remote.stdout, remote.stderr);
+    remote.assert_code(1);
     assert!(remote.line("versioned-1").contains("DIVERGES"), "{}", remote.stdout);
     assert!(remote.line("stable-1").ends_with("compatible"), "{}", remote.stdout);
     let remote = check(&["--app", v1.to_str().unwrap(), "--url", &host.base, "--json"]);
-    assert_eq!(remote.code, 0, "stdout:\n{}\nstderr:\n{}", remote.stdout, remote.stderr);
-    let report: Value = serde_json::from_str(&remote.stdout).expect("--json prints one JSON document");
+    remote.assert_code(0);
+    let report = remote.json();
     assert_eq!(report["summary"]["compatible"], 3, "{report}");
     assert!(host.terminate().success(), "the host exits cleanly on SIGTERM");
 
     // v2 changed Versioned: its v1 history diverges, naming the recorded event.
     let run = check_store(&v2, &store, &[]);
-    assert_eq!(run.code, 1, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    run.assert_code(1);
     let line = run.line("versioned-1");
     assert!(line.contains("Versioned"), "{line}");
     assert!(line.contains("DIVERGES"), "{line}");
@@ -135,7 +124,7 @@ fn check_reports_which_unfinished_instances_a_candidate_would_break() {
 
     let run = check_store(&v2, &store, &["--json"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
-    let report: Value = serde_json::from_str(&run.stdout).expect("--json prints one JSON document");
+    let report = run.json();
     let instances = report["instances"].as_array().expect("instances");
     assert_eq!(instances.len(), 3, "{report}");
     let by_id = |id: &str| {
@@ -167,7 +156,7 @@ fn check_reports_which_unfinished_instances_a_candidate_would_break() {
 
     // The version that wrote the histories replays them all.
     let run = check_store(&v1, &store, &[]);
-    assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    run.assert_code(0);
     for id in ["versioned-1", "stable-1", "stable-suspended"] {
         assert!(run.line(id).ends_with("compatible"), "{}", run.stdout);
     }

@@ -1,53 +1,14 @@
 //! The client subcommands (`durable start-new`, `durable get-instances`, ...): the real binary
 //! as a subprocess against a real host.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::Host;
-
-/// What one run of `durable` did.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    /// Asserts exit code 0 and returns the run.
-    fn ok(self) -> Run {
-        assert_eq!(
-            self.code, 0,
-            "expected success; stdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-
-    /// Stdout as one JSON document.
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|error| panic!("stdout is not one JSON document ({error}):\n{}", self.stdout))
-    }
-}
-
-/// Runs `durable ARGS`.
-fn durable(args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_durable"))
-        .args(args)
-        .output()
-        .expect("running durable");
-    Run {
-        code: output.status.code().expect("durable exited normally"),
-        stdout: String::from_utf8(output.stdout).expect("UTF-8 stdout"),
-        stderr: String::from_utf8(output.stderr).expect("UTF-8 stderr"),
-    }
-}
+use crate::support::{CliRun, Host, durable};
 
 /// Runs `durable SUBCOMMAND ARGS --url HOST`.
-fn cli(host: &Host, subcommand: &str, args: &[&str]) -> Run {
+fn cli(host: &Host, subcommand: &str, args: &[&str]) -> CliRun {
     let mut all = vec![subcommand];
     all.extend_from_slice(args);
     all.extend_from_slice(&["--url", &host.base]);

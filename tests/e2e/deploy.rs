@@ -2,13 +2,12 @@
 //! admin API, version pinning of running instances, and the admin API's refusals.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::support::{Host, PREFIX, Response, guest_app, http, temp_dir};
+use crate::support::{CliRun, Host, PREFIX, Response, durable, guest_app, http, temp_dir};
 
 const TEAM_KEY: &str = "team-key-0123456789abcdef";
 const ADMIN_KEY: &str = "admin-key-0123456789abcdef";
@@ -37,49 +36,14 @@ fn version_of(wasm: &Path) -> String {
         .collect()
 }
 
-/// What one run of the CLI did.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn assert_code(&self, code: i32) -> &Self {
-        assert_eq!(
-            self.code, code,
-            "exit code; stdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|error| panic!("--json prints one JSON document ({error}): {}", self.stdout))
-    }
-}
-
-fn durable(args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_durable"))
-        .args(args)
-        .output()
-        .expect("running durable");
-    Run {
-        code: output.status.code().expect("durable exited normally"),
-        stdout: String::from_utf8(output.stdout).expect("UTF-8 stdout"),
-        stderr: String::from_utf8(output.stderr).expect("UTF-8 stderr"),
-    }
-}
-
 /// `durable COMMAND --url HOST --task-hub team --key KEY [args]`.
-fn admin_cli(host: &Host, command: &str, key: &str, args: &[&str]) -> Run {
+fn admin_cli(host: &Host, command: &str, key: &str, args: &[&str]) -> CliRun {
     let mut all = vec![command, "--url", &host.base, "--task-hub", "team", "--key", key];
     all.extend_from_slice(args);
     durable(&all)
 }
 
-fn deploy(host: &Host, name: &str, wasm: &Path, json: bool) -> Run {
+fn deploy(host: &Host, name: &str, wasm: &Path, json: bool) -> CliRun {
     let mut args = vec!["--name", name, "--app", wasm.to_str().unwrap()];
     if json {
         args.push("--json");

@@ -2,10 +2,9 @@
 //! the per-hub limits the API enforces.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::{Host, PREFIX, example, http, temp_dir};
+use crate::support::{Host, PREFIX, durable, durable_with_env, example, http, temp_dir};
 
 const ALPHA_KEY: &str = "alpha-key-0123456789abcdef";
 const BETA_KEY: &str = "beta-key-0123456789abcdef";
@@ -401,20 +400,22 @@ fn an_orchestration_output_over_the_payload_limit_fails_its_instance() {
 #[test]
 fn a_keyless_hub_is_not_served_on_a_non_loopback_address() {
     let dir = temp_dir("hubs-loopback");
-    let output = Command::new(env!("CARGO_BIN_EXE_durable"))
-        .args(["serve", "--listen", "0.0.0.0:0", "--store"])
-        .arg(dir.join("store.redb"))
-        .arg("--app")
-        .arg(example("hello_sequence"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let store = dir.join("store.redb");
+    let app = example("hello_sequence");
+    let run = durable(&[
+        "serve",
+        "--listen",
+        "0.0.0.0:0",
+        "--store",
+        store.to_str().unwrap(),
+        "--app",
+        app.to_str().unwrap(),
+    ]);
+    assert_ne!(run.code, 0);
     assert!(
-        stderr.contains("--allow-unauthenticated") && stderr.contains("0.0.0.0"),
-        "{stderr}"
+        run.stderr.contains("--allow-unauthenticated") && run.stderr.contains("0.0.0.0"),
+        "{}",
+        run.stderr
     );
     let store = dir.join("other.redb");
     let host = Host::start_with_args(
@@ -446,16 +447,9 @@ fn a_bad_config_file_stops_the_host_with_the_reason() {
     ] {
         let config = dir.join("durable.toml");
         std::fs::write(&config, text).unwrap();
-        let output = Command::new(env!("CARGO_BIN_EXE_durable"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-            .arg(&config)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .output()
-            .unwrap();
-        assert!(!output.status.success(), "{text:?} was accepted");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains(expected), "{text:?}: {stderr}");
+        let run = durable(&["serve", "--listen", "127.0.0.1:0", "--config", config.to_str().unwrap()]);
+        assert_ne!(run.code, 0, "{text:?} was accepted");
+        assert!(run.stderr.contains(expected), "{text:?}: {}", run.stderr);
     }
 }
 
@@ -464,24 +458,13 @@ fn the_cli_reaches_a_keyed_hub_with_a_system_key_entity_commands_included() {
     let config = two_hub_config("hubs-cli", &[ALPHA_KEY], "");
     let host = Host::start_with_config(&config, &[]).unwrap();
     let durable = |args: &[&str], env_key: Option<&str>| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_durable"));
-        command.args(args).args(["--url", &host.base, "--task-hub", "alpha"]);
-        command.env_remove("DURABLE_KEY");
-        if let Some(key) = env_key {
-            command.env("DURABLE_KEY", key);
-        }
-        let output = command.output().unwrap();
-        (
-            output.status.code(),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
+        let all = [args, &["--url", &host.base, "--task-hub", "alpha"]].concat();
+        durable_with_env(&all, &[("DURABLE_KEY", env_key)])
     };
     // --key is the system key for instance commands...
-    let (code, _, stderr) = durable(&["get-instances", "--key", BETA_KEY], None);
-    assert_eq!(code, Some(1), "beta's key is refused: {stderr}");
-    let (code, _, stderr) = durable(&["get-instances", "--key", ALPHA_KEY], None);
-    assert_eq!(code, Some(0), "{stderr}");
+    let run = durable(&["get-instances", "--key", BETA_KEY], None);
+    assert_eq!(run.code, 1, "beta's key is refused: {}", run.stderr);
+    durable(&["get-instances", "--key", ALPHA_KEY], None).assert_code(0);
     // ...and the entity's key for entity commands, which take the system key as --code or
     // from DURABLE_KEY.
     let signal = [
@@ -495,22 +478,23 @@ fn the_cli_reaches_a_keyed_hub_with_a_system_key_entity_commands_included() {
         "--input",
         "5",
     ];
-    let (code, _, stderr) = durable(&signal, None);
-    assert_eq!(code, Some(1), "no system key: {stderr}");
-    let (code, _, stderr) = durable(&[&signal[..], &["--code", ALPHA_KEY]].concat(), None);
-    assert_eq!(code, Some(0), "{stderr}");
+    let run = durable(&signal, None);
+    assert_eq!(run.code, 1, "no system key: {}", run.stderr);
+    durable(&[&signal[..], &["--code", ALPHA_KEY]].concat(), None).assert_code(0);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let (code, stdout, stderr) = durable(
+        let run = durable(
             &["read-entity", "--name", "Counter", "--key", "c1", "--json"],
             Some(ALPHA_KEY),
         );
-        if code == Some(0) && stdout.contains('5') {
+        if run.code == 0 && run.stdout.contains('5') {
             break;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "the signal never counted: {stdout} {stderr}"
+            "the signal never counted: {} {}",
+            run.stdout,
+            run.stderr
         );
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -401,6 +401,63 @@ fn dechunk(mut body: &str) -> Result<String> {
     }
 }
 
+/// What one run of the `durable` binary did.
+pub struct CliRun {
+    /// The exit code.
+    pub code: i32,
+    /// Everything printed on stdout.
+    pub stdout: String,
+    /// Everything printed on stderr.
+    pub stderr: String,
+}
+
+impl CliRun {
+    /// Asserts the exit code is `code`, showing stdout and stderr if it is not.
+    pub fn assert_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code, code,
+            "exit code; stdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// Asserts exit code 0 and returns the run.
+    pub fn ok(self) -> Self {
+        self.assert_code(0);
+        self
+    }
+
+    /// Stdout as one JSON document (panics if it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|error| panic!("stdout is not one JSON document ({error}):\n{}", self.stdout))
+    }
+}
+
+/// Runs `durable ARGS` to completion.
+pub fn durable(args: &[&str]) -> CliRun {
+    durable_with_env(args, &[])
+}
+
+/// Runs `durable ARGS` with environment variables set (`Some`) or removed (`None`).
+pub fn durable_with_env(args: &[&str], env: &[(&str, Option<&str>)]) -> CliRun {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_durable"));
+    command.args(args);
+    for (name, value) in env {
+        match value {
+            Some(value) => command.env(name, value),
+            None => command.env_remove(name),
+        };
+    }
+    let output = command.output().expect("running durable");
+    CliRun {
+        code: output.status.code().expect("durable exited normally"),
+        stdout: String::from_utf8(output.stdout).expect("UTF-8 stdout"),
+        stderr: String::from_utf8(output.stderr).expect("UTF-8 stderr"),
+    }
+}
+
 /// The current time as the API writes it.
 pub fn now_iso8601() -> String {
     durable_host::history::Timestamp::now().to_iso8601()
