@@ -81,6 +81,9 @@ pub enum HubError {
     /// Reloading the config failed.
     #[error("{0}")]
     Config(#[from] ConfigError),
+    /// A key reload was refused.
+    #[error("{0}")]
+    Reload(String),
     /// Reloading needs a config file.
     #[error("this host was started without --config: there is nothing to reload")]
     NoConfigFile,
@@ -611,6 +614,14 @@ impl Hosting {
         self.hubs.values().any(|hub| !hub.has_keys())
     }
 
+    fn has_admin_keys(&self) -> bool {
+        !self
+            .admin_keys
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .is_empty()
+    }
+
     fn is_admin_key(&self, key: &str) -> bool {
         key_matches(
             &self.admin_keys.read().unwrap_or_else(|poisoned| poisoned.into_inner()),
@@ -707,6 +718,20 @@ impl Hosting {
     pub fn reload_keys(&self) -> Result<Vec<String>, HubError> {
         let file = self.config_file.as_ref().ok_or(HubError::NoConfigFile)?;
         let config = HostConfigFile::load(file)?;
+        // A reload that would open a keyed hub (or drop every admin key) to anyone is
+        // refused: that takes a restart, where the loopback rule is checked again.
+        for (name, hub_config) in &config.hubs {
+            if hub_config.keys.is_empty() && self.hubs.get(name).is_some_and(|hub| hub.has_keys()) {
+                return Err(HubError::Reload(format!(
+                    "hub '{name}' would have no keys left; keys not reloaded"
+                )));
+            }
+        }
+        if config.admin_keys.is_empty() && self.has_admin_keys() {
+            return Err(HubError::Reload(
+                "no admin key would be left; keys not reloaded".to_owned(),
+            ));
+        }
         let mut notes = Vec::new();
         *self.admin_keys.write().unwrap_or_else(|poisoned| poisoned.into_inner()) =
             config.admin_keys.iter().map(|key| KeyDigest::of(key)).collect();

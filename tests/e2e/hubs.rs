@@ -314,6 +314,21 @@ fn keys_rotate_without_a_restart() {
     )
     .unwrap();
     assert_eq!(response.status, 401, "{}", response.text);
+    // A reload that would leave alpha with no key (open to anyone) is refused, and the
+    // keys in force stay.
+    write_two_hub_config(&config, &[], "");
+    let response = http(
+        &host.base,
+        "POST",
+        "/admin/keys/reload",
+        None,
+        &[("x-functions-key", ADMIN_KEY)],
+    )
+    .unwrap();
+    assert_eq!(response.status, 400, "{}", response.text);
+    assert!(response.text.contains("no keys left"), "{}", response.text);
+    assert_eq!(status_with(NEW_KEY), 200);
+    assert_eq!(status_with(ALPHA_KEY), 401);
 }
 
 #[test]

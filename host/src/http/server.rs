@@ -242,7 +242,7 @@ pub(super) fn hub_error_response(error: &HubError) -> Response<Full<Bytes>> {
     let (status, exception_type) = match error {
         HubError::KeyMissing | HubError::KeyRejected(_) => (StatusCode::UNAUTHORIZED, "UnauthorizedAccessException"),
         HubError::AdminDisabled => (StatusCode::FORBIDDEN, "UnauthorizedAccessException"),
-        HubError::HubNotNamed(_) | HubError::InvalidAppName(_) | HubError::NoConfigFile => {
+        HubError::HubNotNamed(_) | HubError::InvalidAppName(_) | HubError::NoConfigFile | HubError::Reload(_) => {
             (StatusCode::BAD_REQUEST, "ArgumentException")
         }
         HubError::UnknownHub(_) | HubError::UnknownConnection { .. } | HubError::UnknownApp { .. } => {
