@@ -6,7 +6,7 @@ set -euo pipefail
 examples="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$examples")"
 target=wasm32-wasip2
-apps=(hello_sequence fan_out_fan_in monitor approval custom_status fail_always counter bank)
+apps=(hello_sequence fan_out_fan_in monitor approval custom_status fail_always counter bank bench)
 
 installed="$(rustup target list --installed)"
 if ! grep -qx "$target" <<<"$installed"; then

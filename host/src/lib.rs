@@ -19,6 +19,7 @@
 //! # let _ = id; Ok(()) }
 //! ```
 
+pub mod bench;
 pub mod check;
 pub mod client;
 pub mod config;

@@ -20,6 +20,8 @@ USAGE:
                   [--component-cache DIR] [--cache-size N] [--activity-concurrency N]
     durable serve --config FILE.toml [--listen HOST:PORT] [--component-cache DIR] [--cache-size N]
                   [--allow-unauthenticated]
+    durable bench WORKLOAD|all [--instances N] [--json] [--app FILE.wasm ...]
+                  measures the host on this machine (see BENCHMARKS.md; durable bench --help)
 
     --listen                 address to serve the HTTP API on (default 127.0.0.1:7071; port 0 picks one)
     --store                  redb file holding every instance (default .durable/store.redb)
@@ -109,6 +111,7 @@ fn main() -> Result<()> {
                 .build()?
                 .block_on(serve(serve_args))
         }
+        Some("bench") => durable_host::bench::main(args),
         Some("help") => match args.next().as_deref().and_then(cli::find) {
             Some(command) => std::process::exit(command.run(["--help".to_owned()])),
             None => {

@@ -4,6 +4,7 @@
 mod support;
 
 mod bad_input;
+mod bench;
 mod check;
 mod cli;
 mod client_api;

@@ -1,0 +1,1164 @@
+//! `durable bench`: runs a workload against an embedded task hub (a fresh store in a temp
+//! dir on the real disk, every acknowledged step fsynced as always) and prints its figures.
+//! BENCHMARKS.md has the targets, the figures of one machine and where the time goes.
+//!
+//! The guest functions are the example app `examples/bench` (plus the `Counter` entity of
+//! `examples/counter`); `--app` names them, else `examples/build.sh` is run from the current
+//! directory.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Map, Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::task::JoinSet;
+
+use crate::client::{HubPolicy, TaskHub};
+use crate::config::{HostConfigFile, HttpLimits, HubConfig, Limits};
+use crate::dispatch::DispatchConfig;
+use crate::history::{EntityId, EventKind, InstanceRecord, RuntimeStatus, Timestamp};
+use crate::hubs::Hosting;
+use crate::runtime::Apps;
+use crate::store::{ListFilter, Store};
+use crate::wasm::{FunctionKind, Sandbox, WasmRuntime};
+
+/// The usage text of `durable bench`.
+pub const USAGE: &str = "\
+durable bench: measures the host on this machine (an embedded task hub, fresh store per workload)
+
+USAGE:
+    durable bench WORKLOAD|all [--instances N] [--json] [--app FILE.wasm ...] [--dir DIR]
+
+    --instances N   the workload's size (instances, activities, events, signals, requests...)
+    --json          one JSON object per workload: {\"workload\",\"parameters\",\"figures\"}
+    --app           the bench and counter example apps (default: runs examples/build.sh
+                    from the current directory, i.e. the repository root)
+    --dir           where the temporary stores go (default: the system temp dir, unless it is
+                    a RAM disk, then the current directory)
+
+WORKLOADS (default size):
+    hello-sequence5 (1000)   instances of a 5-activity sequence at once: orchestrations/s
+    latency (200)            3-activity sequences one at a time: p50/p99 start->Completed
+    sequential (1000)        one instance, N activities in sequence: activities/s
+    fan-out (10000)          one instance, N parallel activities: seconds to Completed
+    events (1000)            external-event ping-pong: events/s, raise->observed p50
+    timers (100000)          N instances with one timer each, all due at once: fire rate, lateness
+    entity (20000)           signals to one Counter entity: operations/s
+    long-history (50000)     per-step time at ~10 and at N history events; resume after restart
+    idle (100000)            instances waiting for an event: process RSS
+    http-status (50000)      GET status requests over loopback HTTP, 16 keep-alive connections
+";
+
+/// A benchmark workload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Workload {
+    HelloSequence5,
+    Latency,
+    Sequential,
+    FanOut,
+    Events,
+    Timers,
+    Entity,
+    LongHistory,
+    Idle,
+    HttpStatus,
+}
+
+impl Workload {
+    const ALL: [Workload; 10] = [
+        Workload::HelloSequence5,
+        Workload::Latency,
+        Workload::Sequential,
+        Workload::FanOut,
+        Workload::Events,
+        Workload::Timers,
+        Workload::Entity,
+        Workload::LongHistory,
+        Workload::Idle,
+        Workload::HttpStatus,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Workload::HelloSequence5 => "hello-sequence5",
+            Workload::Latency => "latency",
+            Workload::Sequential => "sequential",
+            Workload::FanOut => "fan-out",
+            Workload::Events => "events",
+            Workload::Timers => "timers",
+            Workload::Entity => "entity",
+            Workload::LongHistory => "long-history",
+            Workload::Idle => "idle",
+            Workload::HttpStatus => "http-status",
+        }
+    }
+
+    fn parse(name: &str) -> Option<Workload> {
+        Workload::ALL.into_iter().find(|workload| workload.name() == name)
+    }
+
+    fn default_size(self) -> u64 {
+        match self {
+            Workload::HelloSequence5 => 1000,
+            Workload::Latency => 200,
+            Workload::Sequential => 1000,
+            Workload::FanOut => 10_000,
+            Workload::Events => 1000,
+            Workload::Timers => 100_000,
+            Workload::Entity => 20_000,
+            Workload::LongHistory => 50_000,
+            Workload::Idle => 100_000,
+            Workload::HttpStatus => 50_000,
+        }
+    }
+
+    fn target(self) -> &'static str {
+        match self {
+            Workload::HelloSequence5 => ">= 2,000 orch/s",
+            Workload::Latency => "p50 <= 5 ms, p99 <= 20 ms",
+            Workload::Sequential => ">= 1,000 activities/s",
+            Workload::FanOut => "10,000 in <= 2 s",
+            Workload::Events => ">= 5,000 events/s",
+            Workload::Timers => "100,000: p99 lateness <= 1 s",
+            Workload::Entity => ">= 20,000 ops/s",
+            Workload::LongHistory => "step at 50,000 <= 1.5x at 10; resume <= 200 ms",
+            Workload::Idle => "100,000 idle <= 1 GiB RSS",
+            Workload::HttpStatus => ">= 20,000 req/s",
+        }
+    }
+}
+
+/// What one workload measured.
+struct Report {
+    workload: Workload,
+    parameters: Map<String, Value>,
+    figures: Vec<(&'static str, f64)>,
+}
+
+impl Report {
+    fn new(workload: Workload) -> Report {
+        Report {
+            workload,
+            parameters: Map::new(),
+            figures: Vec::new(),
+        }
+    }
+
+    fn parameter(mut self, name: &str, value: impl Into<Value>) -> Report {
+        self.parameters.insert(name.to_owned(), value.into());
+        self
+    }
+
+    fn figure(mut self, name: &'static str, value: f64) -> Report {
+        self.figures.push((name, value));
+        self
+    }
+
+    fn to_json(&self) -> Value {
+        let figures: Map<String, Value> = self
+            .figures
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), json!(round(*value))))
+            .collect();
+        json!({
+            "workload": self.workload.name(),
+            "parameters": self.parameters,
+            "figures": figures,
+        })
+    }
+
+    fn to_row(&self) -> String {
+        let parameters: Vec<String> = self
+            .parameters
+            .iter()
+            .map(|(name, value)| match value {
+                Value::String(text) => format!("{name}={text}"),
+                other => format!("{name}={other}"),
+            })
+            .collect();
+        let figures: Vec<String> = self
+            .figures
+            .iter()
+            .map(|(name, value)| format!("{name}={}", readable(*value)))
+            .collect();
+        format!(
+            "{:<16} {}\n{:<16} {}\n{:<16} target: {}",
+            self.workload.name(),
+            figures.join("  "),
+            "",
+            parameters.join(" "),
+            "",
+            self.workload.target()
+        )
+    }
+}
+
+fn round(value: f64) -> f64 {
+    (value * 1000.0).round() / 1000.0
+}
+
+fn readable(value: f64) -> String {
+    if value >= 100.0 {
+        format!("{value:.0}")
+    } else if value >= 10.0 {
+        format!("{value:.1}")
+    } else {
+        format!("{value:.2}")
+    }
+}
+
+struct Options {
+    workloads: Vec<Workload>,
+    size: Option<u64>,
+    json: bool,
+    apps: Vec<PathBuf>,
+    dir: Option<PathBuf>,
+}
+
+fn parse(mut args: impl Iterator<Item = String>) -> Result<Options> {
+    let mut options = Options {
+        workloads: Vec::new(),
+        size: None,
+        json: false,
+        apps: Vec::new(),
+        dir: None,
+    };
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => (flag.to_owned(), Some(value.to_owned())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .with_context(|| format!("{flag} needs a value"))
+        };
+        match flag.as_str() {
+            "--instances" => {
+                let text = value()?;
+                let size: u64 = text
+                    .parse()
+                    .ok()
+                    .filter(|size| *size > 0)
+                    .with_context(|| format!("--instances {text}: expected a positive number"))?;
+                options.size = Some(size);
+            }
+            "--json" => options.json = true,
+            "--app" => options.apps.push(PathBuf::from(value()?)),
+            "--dir" => options.dir = Some(PathBuf::from(value()?)),
+            "-h" | "--help" => {
+                print!("{USAGE}");
+                std::process::exit(0);
+            }
+            "all" => options.workloads.extend(Workload::ALL),
+            other if other.starts_with('-') => bail!("unknown option {other}\n\n{USAGE}"),
+            other => match Workload::parse(other) {
+                Some(workload) => options.workloads.push(workload),
+                None => bail!("unknown workload {other}\n\n{USAGE}"),
+            },
+        }
+    }
+    if options.workloads.is_empty() {
+        bail!("durable bench needs a workload (or all)\n\n{USAGE}");
+    }
+    Ok(options)
+}
+
+/// Runs `durable bench` with the arguments after `bench`.
+pub fn main(args: impl Iterator<Item = String>) -> Result<()> {
+    let options = parse(args)?;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(options))
+}
+
+async fn run(options: Options) -> Result<()> {
+    let app_paths = find_apps(options.apps.clone())?;
+    let (base, fallback_note) = match &options.dir {
+        Some(dir) => (dir.clone(), None),
+        None => {
+            let temp = std::env::temp_dir();
+            match mount_of(&temp) {
+                Some((_, fs)) if matches!(fs.as_str(), "tmpfs" | "ramfs") => (
+                    std::env::current_dir()?,
+                    Some(format!(
+                        "{} is {fs} (RAM), so the stores go under the current directory",
+                        temp.display()
+                    )),
+                ),
+                _ => (temp, None),
+            }
+        }
+    };
+    let root = base.join(format!("durable-bench-{}-{}", std::process::id(), Timestamp::now().0));
+    std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+    let root = root.canonicalize()?;
+    let outcome = run_in(&options, &app_paths, &root, fallback_note).await;
+    let _ = std::fs::remove_dir_all(&root);
+    outcome
+}
+
+async fn run_in(options: &Options, app_paths: &[PathBuf], root: &Path, note: Option<String>) -> Result<()> {
+    let wasm = Arc::new(WasmRuntime::new(Some(root.join("component-cache")))?);
+    let mut loaded = Vec::new();
+    for path in app_paths {
+        loaded.push(
+            wasm.load(path, Sandbox::default())
+                .await
+                .map_err(|error| anyhow::anyhow!("{error}"))?,
+        );
+    }
+    let apps = Arc::new(Apps::new(loaded));
+    for name in [
+        "Bench_Sequence",
+        "Bench_FanOut",
+        "Bench_PingPong",
+        "Bench_Timer",
+        "Bench_Wait",
+    ] {
+        if apps.find(name, FunctionKind::Orchestrator).is_none() {
+            bail!("no app exports the orchestrator {name}: give --app .../bench.wasm (examples/bench)");
+        }
+    }
+    if apps.find("Bench_Echo", FunctionKind::Activity).is_none() {
+        bail!("no app exports the activity Bench_Echo: give --app .../bench.wasm (examples/bench)");
+    }
+    if apps.find_entity("Counter").is_none() {
+        bail!("no app exports the entity Counter: give --app .../counter.wasm (examples/counter)");
+    }
+
+    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    let (device, fs) = mount_of(root).unwrap_or_else(|| ("?".into(), "?".into()));
+    let machine = format!(
+        "durable bench: {cores} cores; stores under {} ({fs} on {device}); every acknowledged commit fsynced; {} build",
+        root.display(),
+        if cfg!(debug_assertions) { "debug" } else { "release" }
+    );
+    if options.json {
+        eprintln!("{machine}");
+    } else {
+        println!("{machine}");
+    }
+    if let Some(note) = note {
+        eprintln!("note: {note}");
+    }
+
+    let bench = Bench {
+        root: root.to_owned(),
+        wasm,
+        apps,
+        app_paths: app_paths.to_vec(),
+        runs: AtomicUsize::new(0),
+    };
+    let mut failed = Vec::new();
+    for workload in &options.workloads {
+        let size = options.size.unwrap_or(workload.default_size());
+        if !options.json {
+            eprintln!("running {} ({size})...", workload.name());
+        }
+        match bench.run(*workload, size).await {
+            Ok(report) => {
+                if options.json {
+                    println!("{}", report.to_json());
+                } else {
+                    println!("{}", report.to_row());
+                }
+            }
+            Err(error) => {
+                eprintln!("error: workload {} failed: {error:#}", workload.name());
+                failed.push(workload.name());
+            }
+        }
+    }
+    if !failed.is_empty() {
+        bail!("workloads failed: {}", failed.join(", "));
+    }
+    Ok(())
+}
+
+/// The apps: `--app` files, else what `examples/build.sh` builds (bench and counter).
+fn find_apps(given: Vec<PathBuf>) -> Result<Vec<PathBuf>> {
+    if !given.is_empty() {
+        return Ok(given);
+    }
+    let script = Path::new("examples/build.sh");
+    if !script.exists() {
+        bail!(
+            "durable bench needs the example apps bench and counter: run it from the repository root \
+             (it runs examples/build.sh, which needs a Rust toolchain with the wasm32-wasip2 target), \
+             or build them yourself and give --app path/to/bench.wasm --app path/to/counter.wasm"
+        );
+    }
+    eprintln!("durable bench: building the example apps with examples/build.sh...");
+    let output = std::process::Command::new("bash")
+        .arg(script)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("running examples/build.sh")?;
+    if !output.status.success() {
+        bail!("examples/build.sh failed ({}); or give --app FILE.wasm", output.status);
+    }
+    let built: Vec<PathBuf> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(PathBuf::from)
+        .filter(|path| {
+            path.file_stem()
+                .is_some_and(|stem| stem == "bench" || stem == "counter")
+        })
+        .collect();
+    if built.len() != 2 {
+        bail!("examples/build.sh did not print bench.wasm and counter.wasm (got {built:?})");
+    }
+    Ok(built)
+}
+
+/// The device and filesystem type of the mount holding `path` (from /proc/mounts).
+fn mount_of(path: &Path) -> Option<(String, String)> {
+    let path = path.canonicalize().ok()?;
+    let mounts = std::fs::read_to_string("/proc/mounts").ok()?;
+    mounts
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let device = fields.next()?;
+            let point = fields.next()?;
+            let fs = fields.next()?;
+            path.starts_with(point)
+                .then(|| (point.len(), device.to_owned(), fs.to_owned()))
+        })
+        .max_by_key(|(length, _, _)| *length)
+        .map(|(_, device, fs)| (device, fs))
+}
+
+/// The process's resident set size in bytes (`VmRSS` of /proc/self/status).
+fn rss_bytes() -> Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    let line = status
+        .lines()
+        .find(|line| line.starts_with("VmRSS:"))
+        .context("no VmRSS in /proc/self/status")?;
+    let kib: u64 = line
+        .trim_start_matches("VmRSS:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .context("parsing VmRSS")?;
+    Ok(kib * 1024)
+}
+
+fn percentile(sorted: &[f64], quantile: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() - 1) as f64 * quantile).round() as usize]
+}
+
+fn sorted(mut samples: Vec<f64>) -> Vec<f64> {
+    samples.sort_by(f64::total_cmp);
+    samples
+}
+
+fn millis(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+fn per_second(count: u64, duration: Duration) -> f64 {
+    count as f64 / duration.as_secs_f64().max(1e-9)
+}
+
+/// Waits (on a blocking thread, checking every `interval`) until `check` holds; returns when
+/// it first did.
+async fn poll(
+    interval: Duration,
+    what: &str,
+    mut check: impl FnMut() -> Result<bool> + Send + 'static,
+) -> Result<Instant> {
+    const TIMEOUT: Duration = Duration::from_secs(3600);
+    let what = what.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if check()? {
+                return Ok(Instant::now());
+            }
+            if Instant::now() > deadline {
+                bail!("gave up after {TIMEOUT:?} waiting for {what}");
+            }
+            std::thread::sleep(interval);
+        }
+    })
+    .await?
+}
+
+fn any_with(store: &Store, statuses: &[RuntimeStatus]) -> Result<Option<InstanceRecord>> {
+    let filter = ListFilter {
+        created_from: None,
+        created_to: None,
+        statuses: statuses.to_vec(),
+        id_prefix: None,
+    };
+    Ok(store.list(&filter, None, 1)?.0.into_iter().next())
+}
+
+fn unfinished(store: &Store) -> Result<bool> {
+    Ok(any_with(store, &[RuntimeStatus::Pending, RuntimeStatus::Running])?.is_some())
+}
+
+fn check_none_failed(store: &Store) -> Result<()> {
+    if let Some(record) = any_with(store, &[RuntimeStatus::Failed, RuntimeStatus::Terminated])? {
+        bail!(
+            "instance {} ended {}: {}",
+            record.instance_id,
+            record.runtime_status.as_str(),
+            record.api_output()
+        );
+    }
+    Ok(())
+}
+
+fn finished(store: &Store, id: &str) -> Result<bool> {
+    Ok(store
+        .instance(id)?
+        .is_some_and(|record| record.runtime_status.is_terminal()))
+}
+
+fn completed_output(store: &Store, id: &str) -> Result<Value> {
+    let record = store.instance(id)?.with_context(|| format!("instance {id} vanished"))?;
+    if record.runtime_status != RuntimeStatus::Completed {
+        bail!(
+            "instance {id} ended {}: {}",
+            record.runtime_status.as_str(),
+            record.api_output()
+        );
+    }
+    Ok(record.api_output())
+}
+
+/// Starts up to `in_flight` client calls at a time until `count` are done.
+async fn bounded<F, Fut>(count: u64, in_flight: usize, mut call: F) -> Result<()>
+where
+    F: FnMut(u64) -> Fut,
+    Fut: Future<Output = Result<()>> + Send + 'static,
+{
+    let mut set = JoinSet::new();
+    for i in 0..count {
+        if set.len() >= in_flight
+            && let Some(done) = set.join_next().await
+        {
+            done??;
+        }
+        set.spawn(call(i));
+    }
+    while let Some(done) = set.join_next().await {
+        done??;
+    }
+    Ok(())
+}
+
+struct Bench {
+    root: PathBuf,
+    wasm: Arc<WasmRuntime>,
+    apps: Arc<Apps>,
+    app_paths: Vec<PathBuf>,
+    runs: AtomicUsize,
+}
+
+impl Bench {
+    /// A fresh directory for one workload.
+    fn fresh_dir(&self, workload: Workload) -> Result<PathBuf> {
+        let run = self.runs.fetch_add(1, Ordering::Relaxed);
+        let dir = self.root.join(format!("{}-{run}", workload.name()));
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir)
+    }
+
+    fn open(&self, dir: &Path) -> Result<Arc<TaskHub>> {
+        Ok(Arc::new(TaskHub::open(
+            &dir.join("store.redb"),
+            self.wasm.clone(),
+            self.apps.clone(),
+            DispatchConfig::default(),
+            HubPolicy::default(),
+        )?))
+    }
+
+    async fn run(&self, workload: Workload, size: u64) -> Result<Report> {
+        let dir = self.fresh_dir(workload)?;
+        let report = match workload {
+            Workload::HttpStatus => self.http_status(&dir, size).await,
+            _ => {
+                let hub = self.open(&dir)?;
+                let result = match workload {
+                    Workload::HelloSequence5 => hello_sequence5(&hub, size).await,
+                    Workload::Latency => latency(&hub, size).await,
+                    Workload::Sequential => sequential(&hub, size).await,
+                    Workload::FanOut => fan_out(&hub, size).await,
+                    Workload::Events => events(&hub, size).await,
+                    Workload::Timers => timers(&hub, size).await,
+                    Workload::Entity => entity(&hub, size).await,
+                    Workload::Idle => idle(&hub, size).await,
+                    Workload::LongHistory => {
+                        let (report, hub) = self.long_history(hub, &dir, size).await?;
+                        close(hub).await;
+                        let _ = std::fs::remove_dir_all(&dir);
+                        return Ok(report);
+                    }
+                    Workload::HttpStatus => unreachable!(),
+                };
+                close(hub).await;
+                result
+            }
+        };
+        let _ = std::fs::remove_dir_all(&dir);
+        report
+    }
+
+    /// Runs a long sequence to about `events` history events, then restarts the hub and
+    /// times the next step.
+    async fn long_history(&self, hub: Arc<TaskHub>, dir: &Path, events: u64) -> Result<(Report, Arc<TaskHub>)> {
+        let activities = (events.saturating_sub(8) / 4).max(2);
+        let id = "long-history";
+        let client = hub.client();
+        let started = Instant::now();
+        client
+            .start_new(
+                "Bench_Sequence",
+                Some(id.into()),
+                Some(json!({"n": activities, "waitFor": "go"}).to_string()),
+            )
+            .await?;
+        let store = hub.store().clone();
+        poll(Duration::from_millis(5), "the long sequence", move || {
+            let record = store.instance(id)?.context("instance vanished")?;
+            if record.runtime_status.is_terminal() {
+                bail!("instance {id} ended {}", record.runtime_status.as_str());
+            }
+            Ok(record.custom_status.as_deref() == Some("\"waiting\""))
+        })
+        .await?;
+        let run_time = started.elapsed();
+        let history = hub.store().history(id)?;
+        let starts: Vec<i64> = history
+            .iter()
+            .filter(|event| matches!(event.kind, EventKind::OrchestratorStarted))
+            .map(|event| event.timestamp.0)
+            .collect();
+        let steps: Vec<f64> = starts
+            .windows(2)
+            .map(|pair| (pair[1] - pair[0]) as f64 / 1000.0)
+            .collect();
+        let window = (steps.len() / 3).clamp(1, 50);
+        let early = if steps.len() > 2 * window {
+            &steps[1..1 + window]
+        } else {
+            &steps[..window]
+        };
+        let late = &steps[steps.len() - window..];
+        let early_ms = percentile(&sorted(early.to_vec()), 0.5);
+        let late_ms = percentile(&sorted(late.to_vec()), 0.5);
+
+        drop(client);
+        close(hub).await;
+        let reopened = Instant::now();
+        let hub = self.open(dir)?;
+        let open_time = reopened.elapsed();
+        let client = hub.client();
+        client.raise_event(id, "go", None).await?;
+        let store = hub.store().clone();
+        let done = poll(Duration::from_micros(100), "the resumed instance", move || {
+            finished(&store, id)
+        })
+        .await?;
+        let resume_time = done - reopened;
+        completed_output(hub.store(), id)?;
+        drop(client);
+        let report = Report::new(Workload::LongHistory)
+            .parameter("history_events", history.len())
+            .parameter("activities", activities)
+            .parameter("window_steps", window)
+            .parameter(
+                "step",
+                "one activity round trip: orchestrator step + activity + their two commits",
+            )
+            .figure("step_ms_at_start", early_ms.max(0.001))
+            .figure("step_ms_at_end", late_ms.max(0.001))
+            .figure("end_to_start_ratio", (late_ms / early_ms.max(0.001)).max(0.001))
+            .figure("resume_ms", millis(resume_time))
+            .figure("reopen_ms", millis(open_time).max(0.001))
+            .figure("run_s", run_time.as_secs_f64());
+        Ok((report, hub))
+    }
+
+    async fn http_status(&self, dir: &Path, requests: u64) -> Result<Report> {
+        const CONNECTIONS: usize = 16;
+        let hub = HubConfig::single(dir.join("store.redb"), &self.app_paths, Limits::default());
+        let config = HostConfigFile {
+            admin_keys: Vec::new(),
+            http: HttpLimits::default(),
+            hubs: [(hub.name.clone(), hub)].into_iter().collect(),
+        };
+        let (hosting, problems) = Hosting::start(config, None, self.wasm.clone(), DispatchConfig::default()).await?;
+        if !problems.is_empty() {
+            bail!("starting the HTTP host: {}", problems.join("; "));
+        }
+        let hosting = Arc::new(hosting);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(crate::http::serve(listener, hosting.clone(), async move {
+            let _ = stopped.await;
+        }));
+        let outcome = async {
+            let path = "/runtime/webhooks/durabletask/instances/http-status";
+            let mut connection = HttpConnection::open(address).await?;
+            let (status, body) = connection
+                .request(
+                    "POST",
+                    "/runtime/webhooks/durabletask/orchestrators/Bench_Sequence/http-status",
+                    "1",
+                )
+                .await?;
+            if status != 202 {
+                bail!("starting an instance over HTTP answered {status}: {body}");
+            }
+            loop {
+                let (status, body) = connection.request("GET", path, "").await?;
+                match status {
+                    200 => break,
+                    202 => tokio::time::sleep(Duration::from_millis(5)).await,
+                    other => bail!("GET status answered {other}: {body}"),
+                }
+            }
+            let remaining = Arc::new(AtomicI64::new(requests as i64));
+            let started = Instant::now();
+            let mut set = JoinSet::new();
+            for _ in 0..CONNECTIONS {
+                let remaining = remaining.clone();
+                set.spawn(async move {
+                    let mut connection = HttpConnection::open(address).await?;
+                    let mut samples = Vec::new();
+                    while remaining.fetch_sub(1, Ordering::Relaxed) > 0 {
+                        let sent = Instant::now();
+                        let (status, body) = connection.request("GET", path, "").await?;
+                        if status != 200 {
+                            bail!("GET status answered {status}: {body}");
+                        }
+                        samples.push(millis(sent.elapsed()));
+                    }
+                    anyhow::Ok(samples)
+                });
+            }
+            let mut samples = Vec::new();
+            while let Some(done) = set.join_next().await {
+                samples.extend(done??);
+            }
+            let elapsed = started.elapsed();
+            let samples = sorted(samples);
+            Ok(Report::new(Workload::HttpStatus)
+                .parameter("requests", requests)
+                .parameter("connections", CONNECTIONS)
+                .parameter(
+                    "server",
+                    "durable_host::http::serve in this process, HTTP/1.1 keep-alive",
+                )
+                .figure("requests_per_s", per_second(requests, elapsed))
+                .figure("p50_ms", percentile(&samples, 0.5))
+                .figure("p99_ms", percentile(&samples, 0.99)))
+        }
+        .await;
+        let _ = stop.send(());
+        let _ = server.await;
+        match Arc::try_unwrap(hosting) {
+            Ok(hosting) => hosting.shutdown().await,
+            Err(_) => eprintln!("warning: the HTTP host is still held; not waiting for it"),
+        }
+        outcome
+    }
+}
+
+async fn close(hub: Arc<TaskHub>) {
+    match Arc::try_unwrap(hub) {
+        Ok(hub) => hub.shutdown().await,
+        Err(_) => eprintln!("warning: the task hub is still held; not waiting for it"),
+    }
+}
+
+async fn hello_sequence5(hub: &Arc<TaskHub>, instances: u64) -> Result<Report> {
+    let client = hub.client();
+    let started = Instant::now();
+    bounded(instances, usize::MAX, |i| {
+        let client = client.clone();
+        async move {
+            client
+                .start_new("Bench_Sequence", Some(format!("seq5-{i}")), Some("5".into()))
+                .await?;
+            Ok(())
+        }
+    })
+    .await?;
+    let acknowledged = started.elapsed();
+    let store = hub.store().clone();
+    let done = poll(Duration::from_millis(2), "the sequences", move || {
+        Ok(!unfinished(&store)?)
+    })
+    .await?;
+    let elapsed = done - started;
+    check_none_failed(hub.store())?;
+    Ok(Report::new(Workload::HelloSequence5)
+        .parameter("instances", instances)
+        .parameter("activities_per_instance", 5)
+        .figure("orchestrations_per_s", per_second(instances, elapsed))
+        .figure("seconds", elapsed.as_secs_f64())
+        .figure("starts_acknowledged_per_s", per_second(instances, acknowledged)))
+}
+
+async fn latency(hub: &Arc<TaskHub>, count: u64) -> Result<Report> {
+    let warmup = (count / 10).clamp(1, 10);
+    let client = hub.client();
+    let store = hub.store().clone();
+    let handle = tokio::runtime::Handle::current();
+    let samples = tokio::task::spawn_blocking(move || -> Result<Vec<f64>> {
+        let mut samples = Vec::new();
+        for i in 0..warmup + count {
+            let id = format!("latency-{i}");
+            let started = Instant::now();
+            handle.block_on(client.start_new("Bench_Sequence", Some(id.clone()), Some("3".into())))?;
+            while !finished(&store, &id)? {
+                std::thread::sleep(Duration::from_micros(50));
+            }
+            let elapsed = started.elapsed();
+            completed_output(&store, &id)?;
+            if i >= warmup {
+                samples.push(millis(elapsed));
+            }
+        }
+        Ok(samples)
+    })
+    .await??;
+    let mean = samples.iter().sum::<f64>() / samples.len() as f64;
+    let samples = sorted(samples);
+    Ok(Report::new(Workload::Latency)
+        .parameter("instances", count)
+        .parameter("warmup", warmup)
+        .parameter("activities_per_instance", 3)
+        .parameter("poll_interval_us", 50)
+        .figure("p50_ms", percentile(&samples, 0.5))
+        .figure("p99_ms", percentile(&samples, 0.99))
+        .figure("mean_ms", mean))
+}
+
+/// Starts one instance and waits for it to finish; returns the time and its output.
+async fn one_instance(hub: &Arc<TaskHub>, name: &str, id: &'static str, input: Value) -> Result<(Duration, Value)> {
+    let client = hub.client();
+    let started = Instant::now();
+    client.start_new(name, Some(id.into()), Some(input.to_string())).await?;
+    let store = hub.store().clone();
+    let done = poll(Duration::from_micros(200), id, move || finished(&store, id)).await?;
+    Ok((done - started, completed_output(hub.store(), id)?))
+}
+
+async fn sequential(hub: &Arc<TaskHub>, activities: u64) -> Result<Report> {
+    let (elapsed, output) = one_instance(hub, "Bench_Sequence", "sequential", json!(activities)).await?;
+    if output != json!(activities) {
+        bail!("Bench_Sequence returned {output}, expected {activities}");
+    }
+    Ok(Report::new(Workload::Sequential)
+        .parameter("activities", activities)
+        .figure("activities_per_s", per_second(activities, elapsed))
+        .figure("seconds", elapsed.as_secs_f64()))
+}
+
+async fn fan_out(hub: &Arc<TaskHub>, activities: u64) -> Result<Report> {
+    let (elapsed, output) = one_instance(hub, "Bench_FanOut", "fan-out", json!(activities)).await?;
+    let expected = activities * (activities - 1) / 2;
+    if output != json!(expected) {
+        bail!("Bench_FanOut returned {output}, expected {expected}");
+    }
+    Ok(Report::new(Workload::FanOut)
+        .parameter("activities", activities)
+        .figure("seconds", elapsed.as_secs_f64())
+        .figure("activities_per_s", per_second(activities, elapsed)))
+}
+
+async fn events(hub: &Arc<TaskHub>, count: u64) -> Result<Report> {
+    let id = "ping-pong";
+    let client = hub.client();
+    client
+        .start_new("Bench_PingPong", Some(id.into()), Some(count.to_string()))
+        .await?;
+    let store = hub.store().clone();
+    let waiting = store.clone();
+    poll(Duration::from_millis(1), "the ping-pong instance to run", move || {
+        Ok(waiting
+            .instance(id)?
+            .is_some_and(|record| record.runtime_status == RuntimeStatus::Running))
+    })
+    .await?;
+    let handle = tokio::runtime::Handle::current();
+    let (elapsed, samples) = tokio::task::spawn_blocking(move || -> Result<(Duration, Vec<f64>)> {
+        let mut samples = Vec::new();
+        let started = Instant::now();
+        for i in 1..=count {
+            let expected = i.to_string();
+            let raised = Instant::now();
+            handle.block_on(client.raise_event(id, "ping", None))?;
+            loop {
+                let record = store.instance(id)?.context("instance vanished")?;
+                if record.custom_status.as_deref() == Some(expected.as_str()) {
+                    break;
+                }
+                if record.runtime_status.is_terminal() {
+                    bail!("{id} ended {} at event {i}", record.runtime_status.as_str());
+                }
+                std::thread::sleep(Duration::from_micros(50));
+            }
+            samples.push(millis(raised.elapsed()));
+        }
+        Ok((started.elapsed(), samples))
+    })
+    .await??;
+    let samples = sorted(samples);
+    Ok(Report::new(Workload::Events)
+        .parameter("events", count)
+        .parameter(
+            "mode",
+            "one at a time: raise, wait until the custom status shows it, repeat",
+        )
+        .figure("events_per_s", per_second(count, elapsed))
+        .figure("raise_to_observed_p50_ms", percentile(&samples, 0.5))
+        .figure("raise_to_observed_p99_ms", percentile(&samples, 0.99)))
+}
+
+async fn timers(hub: &Arc<TaskHub>, count: u64) -> Result<Report> {
+    // Every instance must have created its timer before the common due time: leave 2 s plus
+    // 0.1 ms per instance (the host starts and steps ~20,000 instances/s on 2 cores);
+    // `created_before_due` says whether that was enough.
+    let lead = Duration::from_millis(2000 + count / 10);
+    let due_ms = (Timestamp::now().0 / 1000) as u64 + lead.as_millis() as u64;
+    let due_us = due_ms as i64 * 1000;
+    let input = json!({ "at": due_ms }).to_string();
+    let client = hub.client();
+    let started = Instant::now();
+    bounded(count, 1024, move |i| {
+        let client = client.clone();
+        let input = input.clone();
+        async move {
+            client
+                .start_new("Bench_Timer", Some(format!("timer-{i}")), Some(input))
+                .await?;
+            Ok(())
+        }
+    })
+    .await?;
+    let store = hub.store().clone();
+    poll(Duration::from_millis(2), "the timers to be created", move || {
+        Ok(any_with(&store, &[RuntimeStatus::Pending])?.is_none())
+    })
+    .await?;
+    let setup = started.elapsed();
+    let created_before_due = Timestamp::now().0 < due_us;
+    let store = hub.store().clone();
+    poll(Duration::from_millis(2), "the timers to fire", move || {
+        Ok(!unfinished(&store)?)
+    })
+    .await?;
+    check_none_failed(hub.store())?;
+    let store = hub.store().clone();
+    let (fired, observed) = tokio::task::spawn_blocking(move || -> Result<(Vec<f64>, Vec<f64>)> {
+        let mut fired = Vec::new();
+        let mut observed = Vec::new();
+        for i in 0..count {
+            let id = format!("timer-{i}");
+            for event in store.history(&id)? {
+                match event.kind {
+                    EventKind::TimerFired { fire_at, .. } => {
+                        fired.push((event.timestamp.0 - fire_at.0) as f64 / 1000.0);
+                    }
+                    EventKind::ExecutionCompleted { .. } => {
+                        observed.push((event.timestamp.0 - due_us) as f64 / 1000.0);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok((fired, observed))
+    })
+    .await??;
+    if fired.len() as u64 != count {
+        bail!("{} timers fired, expected {count}", fired.len());
+    }
+    let fired = sorted(fired);
+    let observed = sorted(observed);
+    let last = fired.last().copied().unwrap_or_default();
+    Ok(Report::new(Workload::Timers)
+        .parameter("timers", count)
+        .parameter(
+            "mode",
+            "N orchestrations (Bench_Timer), one timer each, all due at the same moment",
+        )
+        .parameter("lead_ms", lead.as_millis() as u64)
+        .parameter("created_before_due", created_before_due)
+        .figure("fire_rate_per_s", count as f64 / (last / 1000.0).max(1e-6))
+        .figure("lateness_p50_ms", percentile(&fired, 0.5).max(0.001))
+        .figure("lateness_p99_ms", percentile(&fired, 0.99).max(0.001))
+        .figure("completed_lateness_p99_ms", percentile(&observed, 0.99).max(0.001))
+        .figure("setup_s", setup.as_secs_f64()))
+}
+
+async fn entity(hub: &Arc<TaskHub>, signals: u64) -> Result<Report> {
+    let counter = EntityId::new("Counter", "bench");
+    let client = hub.client();
+    let started = Instant::now();
+    let target = counter.clone();
+    bounded(signals, 4096, move |_| {
+        let client = client.clone();
+        let counter = target.clone();
+        async move {
+            client.signal_entity(&counter, "add", Some("1".into())).await?;
+            Ok(())
+        }
+    })
+    .await?;
+    let acknowledged = started.elapsed();
+    let store = hub.store().clone();
+    let key = counter.storage_key();
+    let expected = signals.to_string();
+    let done = poll(Duration::from_millis(1), "the counter", move || {
+        Ok(store
+            .entity(&key)?
+            .is_some_and(|record| record.state.as_deref() == Some(expected.as_str())))
+    })
+    .await?;
+    let elapsed = done - started;
+    Ok(Report::new(Workload::Entity)
+        .parameter("signals", signals)
+        .parameter("entity", "Counter@bench, operation add 1")
+        .figure("operations_per_s", per_second(signals, elapsed))
+        .figure("signals_acknowledged_per_s", per_second(signals, acknowledged))
+        .figure("seconds", elapsed.as_secs_f64()))
+}
+
+async fn idle(hub: &Arc<TaskHub>, instances: u64) -> Result<Report> {
+    let before = rss_bytes()?;
+    let client = hub.client();
+    let started = Instant::now();
+    bounded(instances, 1024, move |i| {
+        let client = client.clone();
+        async move {
+            client.start_new("Bench_Wait", Some(format!("idle-{i}")), None).await?;
+            Ok(())
+        }
+    })
+    .await?;
+    let store = hub.store().clone();
+    let done = poll(Duration::from_millis(5), "the instances to run", move || {
+        Ok(any_with(&store, &[RuntimeStatus::Pending])?.is_none())
+    })
+    .await?;
+    let elapsed = done - started;
+    check_none_failed(hub.store())?;
+    let rss = rss_bytes()?;
+    const MIB: f64 = 1024.0 * 1024.0;
+    Ok(Report::new(Workload::Idle)
+        .parameter("instances", instances)
+        .parameter("rss_before_mib", round(before as f64 / MIB))
+        .parameter("cache_capacity", DispatchConfig::default().cache_capacity)
+        .figure("rss_mib", rss as f64 / MIB)
+        .figure("instances_running_per_s", per_second(instances, elapsed)))
+}
+
+/// A keep-alive HTTP/1.1 connection for `http-status`.
+struct HttpConnection {
+    stream: tokio::net::TcpStream,
+    buffer: Vec<u8>,
+}
+
+impl HttpConnection {
+    async fn open(address: std::net::SocketAddr) -> Result<HttpConnection> {
+        let stream = tokio::net::TcpStream::connect(address).await?;
+        stream.set_nodelay(true)?;
+        Ok(HttpConnection {
+            stream,
+            buffer: Vec::with_capacity(4096),
+        })
+    }
+
+    async fn request(&mut self, method: &str, path: &str, body: &str) -> Result<(u16, String)> {
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        if !body.is_empty() {
+            request.push_str("Content-Type: application/json\r\n");
+        }
+        request.push_str("\r\n");
+        request.push_str(body);
+        self.stream.write_all(request.as_bytes()).await?;
+        let head_end = loop {
+            if let Some(end) = self.buffer.windows(4).position(|window| window == b"\r\n\r\n") {
+                break end + 4;
+            }
+            self.fill().await?;
+        };
+        let head = String::from_utf8_lossy(&self.buffer[..head_end]).into_owned();
+        let status: u16 = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .with_context(|| format!("bad status line in {head:?}"))?;
+        let length: usize = head
+            .lines()
+            .filter_map(|line| line.split_once(':'))
+            .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, value)| value.trim().parse().ok())
+            .with_context(|| format!("no Content-Length in {head:?}"))?;
+        while self.buffer.len() < head_end + length {
+            self.fill().await?;
+        }
+        let body = String::from_utf8_lossy(&self.buffer[head_end..head_end + length]).into_owned();
+        self.buffer.drain(..head_end + length);
+        Ok((status, body))
+    }
+
+    async fn fill(&mut self) -> Result<()> {
+        let mut chunk = [0u8; 8192];
+        let read = self.stream.read(&mut chunk).await?;
+        if read == 0 {
+            bail!("the server closed the connection");
+        }
+        self.buffer.extend_from_slice(&chunk[..read]);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_workload_parses_by_name() {
+        for workload in Workload::ALL {
+            assert_eq!(Workload::parse(workload.name()), Some(workload));
+        }
+        let options = parse(["all", "--instances=5", "--json"].map(String::from).into_iter()).unwrap();
+        assert_eq!(options.workloads.len(), Workload::ALL.len());
+        assert_eq!(options.size, Some(5));
+        assert!(options.json);
+        assert!(parse(["nope"].map(String::from).into_iter()).is_err());
+        assert!(parse(["latency", "--instances", "0"].map(String::from).into_iter()).is_err());
+    }
+
+    #[test]
+    fn percentiles_pick_the_nearest_rank() {
+        let samples = sorted((1..=100).map(f64::from).collect());
+        assert_eq!(percentile(&samples, 0.5), 51.0);
+        assert_eq!(percentile(&samples, 0.99), 99.0);
+        assert_eq!(percentile(&[], 0.5), 0.0);
+    }
+}
