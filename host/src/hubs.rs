@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::client::{DurableOrchestrationClient, HubPolicy, StartRate, TaskHub};
+use crate::client::{HubPolicy, StartRate, TaskHub};
 use crate::config::{ConfigError, HostConfigFile, HttpLimits, HubConfig, is_valid_name};
 use crate::dispatch::DispatchConfig;
 use crate::history::RuntimeStatus;
@@ -110,6 +110,32 @@ fn key_matches(keys: &[KeyDigest], presented: &str) -> bool {
     found.into()
 }
 
+/// A set of keys that can be replaced while requests check them (key rotation).
+struct KeyRing(RwLock<Vec<KeyDigest>>);
+
+impl KeyRing {
+    fn new(keys: &[String]) -> KeyRing {
+        KeyRing(RwLock::new(keys.iter().map(|key| KeyDigest::of(key)).collect()))
+    }
+
+    fn digests(&self) -> std::sync::RwLockReadGuard<'_, Vec<KeyDigest>> {
+        self.0.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.digests().is_empty()
+    }
+
+    fn opens(&self, key: &str) -> bool {
+        key_matches(&self.digests(), key)
+    }
+
+    fn replace(&self, keys: &[String]) {
+        *self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner()) =
+            keys.iter().map(|key| KeyDigest::of(key)).collect();
+    }
+}
+
 /// An app as the admin API lists it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -181,7 +207,7 @@ struct Manifest {
 /// One tenant.
 pub struct Hub {
     config: HubConfig,
-    keys: RwLock<Vec<KeyDigest>>,
+    keys: KeyRing,
     connections: BTreeMap<String, Arc<TaskHub>>,
     apps: Arc<Apps>,
     wasm: Arc<WasmRuntime>,
@@ -272,7 +298,7 @@ impl Hub {
             connections.insert(name.clone(), Arc::new(task_hub));
         }
         let hub = Hub {
-            keys: RwLock::new(config.keys.iter().map(|key| KeyDigest::of(key)).collect()),
+            keys: KeyRing::new(&config.keys),
             config,
             connections,
             apps,
@@ -290,15 +316,7 @@ impl Hub {
 
     /// Whether the hub has keys (requests without one are refused).
     pub fn has_keys(&self) -> bool {
-        !self
-            .keys
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .is_empty()
-    }
-
-    fn opens(&self, key: &str) -> bool {
-        key_matches(&self.keys.read().unwrap_or_else(|poisoned| poisoned.into_inner()), key)
+        !self.keys.is_empty()
     }
 
     /// The hub's apps.
@@ -318,16 +336,6 @@ impl Hub {
                 connection: wanted.to_owned(),
                 known: self.connections.keys().cloned().collect::<Vec<_>>().join(", "),
             })
-    }
-
-    /// A client of `connection`.
-    pub fn client(&self, connection: Option<&str>) -> Result<DurableOrchestrationClient, HubError> {
-        Ok(self.connection(connection)?.1.client())
-    }
-
-    /// Every task hub of this hub (one per connection).
-    pub fn task_hubs(&self) -> impl Iterator<Item = &Arc<TaskHub>> {
-        self.connections.values()
     }
 
     /// The current apps and the older versions kept.
@@ -559,7 +567,7 @@ fn hex(bytes: &[u8]) -> String {
 /// Every hub of a host, its admin keys and its HTTP limits.
 pub struct Hosting {
     hubs: BTreeMap<String, Arc<Hub>>,
-    admin_keys: RwLock<Vec<KeyDigest>>,
+    admin_keys: KeyRing,
     /// Started without a config file: the one hub answers to any `taskHub` name.
     single: bool,
     config_file: Option<PathBuf>,
@@ -585,7 +593,7 @@ impl Hosting {
         Ok((
             Hosting {
                 hubs,
-                admin_keys: RwLock::new(config.admin_keys.iter().map(|key| KeyDigest::of(key)).collect()),
+                admin_keys: KeyRing::new(&config.admin_keys),
                 single: config_file.is_none(),
                 config_file,
                 http: config.http,
@@ -601,12 +609,7 @@ impl Hosting {
 
     /// Whether any key is configured: without one, every endpoint is open (loopback use).
     pub fn has_keys(&self) -> bool {
-        !self
-            .admin_keys
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .is_empty()
-            || self.hubs.values().any(|hub| hub.has_keys())
+        !self.admin_keys.is_empty() || self.hubs.values().any(|hub| hub.has_keys())
     }
 
     /// Whether some hub can be opened without a key.
@@ -614,39 +617,27 @@ impl Hosting {
         self.hubs.values().any(|hub| !hub.has_keys())
     }
 
-    fn has_admin_keys(&self) -> bool {
-        !self
-            .admin_keys
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .is_empty()
-    }
-
-    fn is_admin_key(&self, key: &str) -> bool {
-        key_matches(
-            &self.admin_keys.read().unwrap_or_else(|poisoned| poisoned.into_inner()),
-            key,
-        )
+    /// The hub called `name` (any case); without a config file, the one hub whatever the name.
+    fn find_hub(&self, name: &str) -> Option<&Arc<Hub>> {
+        if self.single {
+            return self.hubs.values().next();
+        }
+        self.hubs
+            .iter()
+            .find(|(hub, _)| hub.eq_ignore_ascii_case(name))
+            .map(|(_, hub)| hub)
     }
 
     /// The hub a request names (`taskHub=`), opened with `key`.
     pub fn open_hub(&self, task_hub: Option<&str>, key: Option<&str>) -> Result<&Arc<Hub>, HubError> {
-        let hub = if self.single {
-            self.hubs.values().next()
-        } else {
-            match task_hub {
-                Some(name) => self
-                    .hubs
-                    .iter()
-                    .find(|(hub, _)| hub.eq_ignore_ascii_case(name))
-                    .map(|(_, hub)| hub),
-                None if self.hubs.len() == 1 => self.hubs.values().next(),
-                None => {
-                    self.authorize_any(key)?;
-                    return Err(HubError::HubNotNamed(
-                        self.hubs.keys().cloned().collect::<Vec<_>>().join(", "),
-                    ));
-                }
+        let hub = match task_hub {
+            Some(name) => self.find_hub(name),
+            None if self.single || self.hubs.len() == 1 => self.hubs.values().next(),
+            None => {
+                self.authorize_any(key)?;
+                return Err(HubError::HubNotNamed(
+                    self.hubs.keys().cloned().collect::<Vec<_>>().join(", "),
+                ));
             }
         };
         let Some(hub) = hub else {
@@ -659,7 +650,7 @@ impl Hosting {
         }
         match key {
             None => Err(HubError::KeyMissing),
-            Some(key) if hub.opens(key) || self.is_admin_key(key) => Ok(hub),
+            Some(key) if hub.keys.opens(key) || self.admin_keys.opens(key) => Ok(hub),
             Some(_) => Err(HubError::KeyRejected(format!("task hub '{}'", hub.name()))),
         }
     }
@@ -669,7 +660,7 @@ impl Hosting {
             return Ok(());
         }
         let key = key.ok_or(HubError::KeyMissing)?;
-        if self.is_admin_key(key) || self.hubs.values().any(|hub| hub.opens(key)) {
+        if self.admin_keys.opens(key) || self.hubs.values().any(|hub| hub.keys.opens(key)) {
             Ok(())
         } else {
             Err(HubError::KeyRejected("anything on this host".to_owned()))
@@ -682,35 +673,19 @@ impl Hosting {
         if !self.has_keys() {
             return Ok(());
         }
-        if self
-            .admin_keys
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .is_empty()
-        {
+        if self.admin_keys.is_empty() {
             return Err(HubError::AdminDisabled);
         }
         match key {
             None => Err(HubError::KeyMissing),
-            Some(key) if self.is_admin_key(key) => Ok(()),
+            Some(key) if self.admin_keys.opens(key) => Ok(()),
             Some(_) => Err(HubError::KeyRejected("the admin API".to_owned())),
         }
     }
 
     /// The hub named `name`, for the admin API.
     pub fn hub(&self, name: &str) -> Result<&Arc<Hub>, HubError> {
-        if self.single {
-            return self
-                .hubs
-                .values()
-                .next()
-                .ok_or_else(|| HubError::UnknownHub(name.to_owned()));
-        }
-        self.hubs
-            .iter()
-            .find(|(hub, _)| hub.eq_ignore_ascii_case(name))
-            .map(|(_, hub)| hub)
-            .ok_or_else(|| HubError::UnknownHub(name.to_owned()))
+        self.find_hub(name).ok_or_else(|| HubError::UnknownHub(name.to_owned()))
     }
 
     /// Re-reads the keys (admin and per hub) from the config file, so keys rotate without
@@ -727,19 +702,17 @@ impl Hosting {
                 )));
             }
         }
-        if config.admin_keys.is_empty() && self.has_admin_keys() {
+        if config.admin_keys.is_empty() && !self.admin_keys.is_empty() {
             return Err(HubError::Reload(
                 "no admin key would be left; keys not reloaded".to_owned(),
             ));
         }
         let mut notes = Vec::new();
-        *self.admin_keys.write().unwrap_or_else(|poisoned| poisoned.into_inner()) =
-            config.admin_keys.iter().map(|key| KeyDigest::of(key)).collect();
+        self.admin_keys.replace(&config.admin_keys);
         for (name, hub_config) in &config.hubs {
             match self.hubs.get(name) {
                 Some(hub) => {
-                    *hub.keys.write().unwrap_or_else(|poisoned| poisoned.into_inner()) =
-                        hub_config.keys.iter().map(|key| KeyDigest::of(key)).collect();
+                    hub.keys.replace(&hub_config.keys);
                 }
                 None => notes.push(format!(
                     "hub '{name}' is new in the file: it starts at the next restart"

@@ -102,10 +102,14 @@ impl Apps {
         self.catalog.read().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Catalog> {
+        self.catalog.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Deploys `deployment`, replacing the app of the same name (whose version stays
     /// available to the orchestrations started on it). New apps resolve after older ones.
     pub fn deploy(&self, deployment: Deployment) {
-        let mut catalog = self.catalog.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut catalog = self.write();
         match catalog
             .current
             .iter_mut()
@@ -121,7 +125,7 @@ impl Apps {
     /// Removes app `name`; its version stays available to orchestrations started on it
     /// until [`Apps::retain_versions`] drops it. False if there is no such app.
     pub fn remove(&self, name: &str) -> bool {
-        let mut catalog = self.catalog.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut catalog = self.write();
         let before = catalog.current.len();
         catalog.current.retain(|current| current.name != name);
         let removed = catalog.current.len() != before;
@@ -135,7 +139,7 @@ impl Apps {
     /// only when that step commits; its live entry holds the version until then). Returns
     /// the hashes of the versions dropped.
     pub fn retain_versions(&self, in_use: &std::collections::HashSet<String>) -> Vec<String> {
-        let mut catalog = self.catalog.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut catalog = self.write();
         let current: std::collections::HashSet<String> = catalog
             .current
             .iter()
@@ -161,7 +165,7 @@ impl Apps {
     /// Keeps an older version available (after a restart, for the orchestrations that
     /// started on it).
     pub fn keep_version(&self, app: Arc<App>, limits: crate::config::Limits) {
-        let mut catalog = self.catalog.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut catalog = self.write();
         catalog.versions.entry(app.hash.clone()).or_insert((app, limits));
     }
 
@@ -375,7 +379,7 @@ impl Orchestrations {
             }
         };
 
-        let mut commit = self.build_commit(&record, &state, consumed.clone(), outcome, now);
+        let mut commit = self.build_commit(&record, &state, consumed, outcome, now);
         let version = self.live.get(instance_id).map(|live| live.app.hash.clone());
         let limits = self
             .apps
@@ -385,6 +389,7 @@ impl Orchestrations {
             let failure = FailureDetails::host("LimitExceeded", excess);
             let state = state_with_started(&state, &triage.accepted);
             let outcome = replay::end_episode(&state, now, triage.accepted.clone(), None, Some(failure));
+            let consumed = std::mem::take(&mut commit.consumed);
             commit = self.build_commit(&record, &state, consumed, outcome, now);
         }
         if commit.reset_history {

@@ -51,6 +51,11 @@ path = {counter:?}
     std::fs::write(config, text).expect("writing the config");
 }
 
+/// Sends a request to `hub` with `key` as `code=`.
+fn in_hub(host: &Host, method: &str, path: &str, hub: &str, key: &str, body: Option<&str>) -> crate::support::Response {
+    http(&host.base, method, &with_key(path, hub, key), body, &[]).unwrap()
+}
+
 fn with_key(path: &str, hub: &str, key: &str) -> String {
     let separator = if path.contains('?') { '&' } else { '?' };
     format!("{path}{separator}taskHub={hub}&code={key}")
@@ -128,23 +133,16 @@ fn a_key_of_one_hub_opens_nothing_of_another() {
         assert_eq!(response.status, 401, "{method} {target}: {}", response.text);
     }
     // Beta's own hub does not see alpha's instance: the stores are apart.
-    let response = http(
-        &host.base,
+    let response = in_hub(
+        &host,
         "GET",
-        &with_key(&format!("{PREFIX}/instances/{id}"), "beta", BETA_KEY),
+        &format!("{PREFIX}/instances/{id}"),
+        "beta",
+        BETA_KEY,
         None,
-        &[],
-    )
-    .unwrap();
+    );
     assert_eq!(response.status, 404, "{}", response.text);
-    let response = http(
-        &host.base,
-        "GET",
-        &with_key(&format!("{PREFIX}/instances"), "beta", BETA_KEY),
-        None,
-        &[],
-    )
-    .unwrap();
+    let response = in_hub(&host, "GET", &format!("{PREFIX}/instances"), "beta", BETA_KEY, None);
     assert_eq!(response.status, 200);
     assert_eq!(response.json().as_array().map(Vec::len), Some(0), "{}", response.text);
     // A hub key does not open the admin API.
@@ -155,14 +153,14 @@ fn a_key_of_one_hub_opens_nothing_of_another() {
     // Alpha's key still works, in either form, and the instance was untouched by all the above.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let response = http(
-            &host.base,
+        let response = in_hub(
+            &host,
             "GET",
-            &with_key(&format!("{PREFIX}/instances/{id}"), "alpha", ALPHA_KEY),
+            &format!("{PREFIX}/instances/{id}"),
+            "alpha",
+            ALPHA_KEY,
             None,
-            &[],
-        )
-        .unwrap();
+        );
         assert!(matches!(response.status, 200 | 202), "{}", response.text);
         match response.json()["runtimeStatus"].as_str() {
             Some("Running") => break,
@@ -189,14 +187,7 @@ fn a_key_of_one_hub_opens_nothing_of_another() {
 fn wait_in(host: &Host, hub: &str, key: &str, id: &str) -> serde_json::Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let response = http(
-            &host.base,
-            "GET",
-            &with_key(&format!("{PREFIX}/instances/{id}"), hub, key),
-            None,
-            &[],
-        )
-        .unwrap();
+        let response = in_hub(host, "GET", &format!("{PREFIX}/instances/{id}"), hub, key, None);
         if response.status == 200 {
             let status = response.json();
             if matches!(
@@ -221,7 +212,7 @@ fn hub_names_are_checked_before_anything_else_is_told() {
     let host = Host::start_with_config(&config, &[]).unwrap();
     let path = format!("{PREFIX}/instances");
     // An unknown hub is 404 for a caller holding a key, 401 for anybody else.
-    let response = http(&host.base, "GET", &with_key(&path, "gamma", ALPHA_KEY), None, &[]).unwrap();
+    let response = in_hub(&host, "GET", &path, "gamma", ALPHA_KEY, None);
     assert_eq!(response.status, 404, "{}", response.text);
     assert!(response.text.contains("gamma"), "{}", response.text);
     let response = http(&host.base, "GET", &format!("{path}?taskHub=gamma"), None, &[]).unwrap();
@@ -231,16 +222,16 @@ fn hub_names_are_checked_before_anything_else_is_told() {
     assert_eq!(response.status, 400, "{}", response.text);
     assert!(response.text.contains("taskHub"), "{}", response.text);
     // Hub names match in any case; an unknown connection is named in the error.
-    let response = http(&host.base, "GET", &with_key(&path, "ALPHA", ALPHA_KEY), None, &[]).unwrap();
+    let response = in_hub(&host, "GET", &path, "ALPHA", ALPHA_KEY, None);
     assert_eq!(response.status, 200, "{}", response.text);
-    let response = http(
-        &host.base,
+    let response = in_hub(
+        &host,
         "GET",
-        &with_key(&format!("{path}?connection=Archive"), "alpha", ALPHA_KEY),
+        &format!("{path}?connection=Archive"),
+        "alpha",
+        ALPHA_KEY,
         None,
-        &[],
-    )
-    .unwrap();
+    );
     assert_eq!(response.status, 404, "{}", response.text);
     assert!(
         response.text.contains("Archive") && response.text.contains("Storage"),
@@ -272,11 +263,7 @@ fn keys_rotate_without_a_restart() {
     let config = two_hub_config("hubs-rotate", &[ALPHA_KEY], "");
     let host = Host::start_with_config(&config, &[]).unwrap();
     let path = format!("{PREFIX}/instances");
-    let status_with = |key: &str| {
-        http(&host.base, "GET", &with_key(&path, "alpha", key), None, &[])
-            .unwrap()
-            .status
-    };
+    let status_with = |key: &str| in_hub(&host, "GET", &path, "alpha", key, None).status;
     assert_eq!(status_with(ALPHA_KEY), 200);
     assert_eq!(status_with(NEW_KEY), 401);
     // Both keys during the hand-over, through the admin API...
@@ -340,50 +327,46 @@ fn limits_refuse_oversized_payloads_and_starts_over_the_rate() {
     );
     let host = Host::start_with_config(&config, &[]).unwrap();
     let big = format!("\"{}\"", "x".repeat(2000));
-    let response = http(
-        &host.base,
+    let response = in_hub(
+        &host,
         "POST",
-        &with_key(&format!("{PREFIX}/orchestrators/E4_Approval"), "alpha", ALPHA_KEY),
+        &format!("{PREFIX}/orchestrators/E4_Approval"),
+        "alpha",
+        ALPHA_KEY,
         Some(&big),
-        &[],
-    )
-    .unwrap();
+    );
     assert_eq!(response.status, 413, "{}", response.text);
     assert!(response.text.contains("1024"), "the limit is named: {}", response.text);
     let id = start_approval(&host);
     // The bucket held one start; the next one in the same second is refused.
-    let response = http(
-        &host.base,
+    let response = in_hub(
+        &host,
         "POST",
-        &with_key(&format!("{PREFIX}/orchestrators/E4_Approval"), "alpha", ALPHA_KEY),
+        &format!("{PREFIX}/orchestrators/E4_Approval"),
+        "alpha",
+        ALPHA_KEY,
         Some("\"again\""),
-        &[],
-    )
-    .unwrap();
+    );
     assert_eq!(response.status, 429, "{}", response.text);
-    let response = http(
-        &host.base,
+    let response = in_hub(
+        &host,
         "POST",
-        &with_key(
-            &format!("{PREFIX}/instances/{id}/raiseEvent/Approval"),
-            "alpha",
-            ALPHA_KEY,
-        ),
+        &format!("{PREFIX}/instances/{id}/raiseEvent/Approval"),
+        "alpha",
+        ALPHA_KEY,
         Some(&big),
-        &[],
-    )
-    .unwrap();
+    );
     assert_eq!(response.status, 413, "{}", response.text);
     // Beta has no such limits.
     for _ in 0..3 {
-        let response = http(
-            &host.base,
+        let response = in_hub(
+            &host,
             "POST",
-            &with_key(&format!("{PREFIX}/orchestrators/E4_Approval"), "beta", BETA_KEY),
+            &format!("{PREFIX}/orchestrators/E4_Approval"),
+            "beta",
+            BETA_KEY,
             Some(&big),
-            &[],
-        )
-        .unwrap();
+        );
         assert_eq!(response.status, 202, "{}", response.text);
     }
 }
@@ -393,14 +376,14 @@ fn an_orchestration_output_over_the_payload_limit_fails_its_instance() {
     let config = two_hub_config("hubs-output", &[ALPHA_KEY], "[hubs.alpha.limits]\npayload_bytes = 40\n");
     let host = Host::start_with_config(&config, &[]).unwrap();
     // E1_HelloSequence returns three greetings: more than 40 bytes.
-    let response = http(
-        &host.base,
+    let response = in_hub(
+        &host,
         "POST",
-        &with_key(&format!("{PREFIX}/orchestrators/E1_HelloSequence"), "alpha", ALPHA_KEY),
+        &format!("{PREFIX}/orchestrators/E1_HelloSequence"),
+        "alpha",
+        ALPHA_KEY,
         None,
-        &[],
-    )
-    .unwrap();
+    );
     assert_eq!(response.status, 202, "{}", response.text);
     let id = response.json()["id"].as_str().unwrap().to_owned();
     let status = wait_in(&host, "alpha", ALPHA_KEY, &id);

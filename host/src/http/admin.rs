@@ -16,7 +16,7 @@ use serde_json::json;
 
 use super::server::hub_error_response;
 use super::{ApiRequest, Query, error_response, json_response, method_not_allowed, percent_decode};
-use crate::hubs::Hosting;
+use crate::hubs::{Hosting, HubError};
 
 /// Answers `request` if it is an admin request; `None` if its path is not one.
 pub(super) async fn handle(
@@ -41,8 +41,30 @@ pub(super) async fn handle(
     if let Err(error) = hosting.authorize_admin(key) {
         return Some(hub_error_response(&error));
     }
+    let response = match route(hosting, request, query, rest).await {
+        Ok(response) => response,
+        Err(error) => hub_error_response(&error),
+    };
+    Some(response)
+}
+
+/// The answer to a deploy or check without a component in its body.
+fn missing_component(what: &str) -> Response<Full<Bytes>> {
+    error_response(
+        StatusCode::BAD_REQUEST,
+        "ArgumentException",
+        &format!("the request body must be {what}"),
+    )
+}
+
+async fn route(
+    hosting: &Hosting,
+    request: &ApiRequest,
+    query: &Query,
+    rest: &[&str],
+) -> Result<Response<Full<Bytes>>, HubError> {
     let method = &request.method;
-    let response = match rest {
+    Ok(match rest {
         ["hubs"] if method == Method::GET => {
             let hubs: Vec<_> = hosting
                 .hubs()
@@ -58,56 +80,34 @@ pub(super) async fn handle(
                 .collect();
             json_response(StatusCode::OK, &json!({ "hubs": hubs }))
         }
-        ["hubs", hub, "apps"] if method == Method::GET => match hosting.hub(hub) {
-            Ok(hub) => json_response(StatusCode::OK, &json!(hub.list_apps())),
-            Err(error) => hub_error_response(&error),
-        },
+        ["hubs", hub, "apps"] if method == Method::GET => {
+            json_response(StatusCode::OK, &json!(hosting.hub(hub)?.list_apps()))
+        }
         ["hubs", hub, "apps", app] if method == Method::PUT || method == Method::POST => {
             if request.body.is_empty() {
-                return Some(error_response(
-                    StatusCode::BAD_REQUEST,
-                    "ArgumentException",
-                    "the request body must be the app's .wasm component",
-                ));
+                return Ok(missing_component("the app's .wasm component"));
             }
-            match hosting.hub(hub) {
-                Ok(hub) => match hub.deploy(app, &request.body).await {
-                    Ok(info) => json_response(StatusCode::OK, &json!(info)),
-                    Err(error) => hub_error_response(&error),
-                },
-                Err(error) => hub_error_response(&error),
-            }
+            let info = hosting.hub(hub)?.deploy(app, &request.body).await?;
+            json_response(StatusCode::OK, &json!(info))
         }
-        ["hubs", hub, "apps", app] if method == Method::DELETE => match hosting.hub(hub) {
-            Ok(hub) => match hub.remove(app).await {
-                Ok(()) => Response::builder()
-                    .status(StatusCode::NO_CONTENT)
-                    .body(Full::new(Bytes::new()))
-                    .expect("a valid response"),
-                Err(error) => hub_error_response(&error),
-            },
-            Err(error) => hub_error_response(&error),
-        },
+        ["hubs", hub, "apps", app] if method == Method::DELETE => {
+            hosting.hub(hub)?.remove(app).await?;
+            Response::builder()
+                .status(StatusCode::NO_CONTENT)
+                .body(Full::new(Bytes::new()))
+                .expect("a valid response")
+        }
         ["hubs", hub, "check"] if method == Method::POST => {
             if request.body.is_empty() {
-                return Some(error_response(
-                    StatusCode::BAD_REQUEST,
-                    "ArgumentException",
-                    "the request body must be the candidate .wasm component",
-                ));
+                return Ok(missing_component("the candidate .wasm component"));
             }
-            match hosting.hub(hub) {
-                Ok(hub) => match hub.check(query.get("connection"), &request.body).await {
-                    Ok(report) => json_response(StatusCode::OK, &json!(report)),
-                    Err(error) => hub_error_response(&error),
-                },
-                Err(error) => hub_error_response(&error),
-            }
+            let report = hosting.hub(hub)?.check(query.get("connection"), &request.body).await?;
+            json_response(StatusCode::OK, &json!(report))
         }
-        ["keys", "reload"] if method == Method::POST => match hosting.reload_keys() {
-            Ok(notes) => json_response(StatusCode::OK, &json!({ "reloaded": true, "notes": notes })),
-            Err(error) => hub_error_response(&error),
-        },
+        ["keys", "reload"] if method == Method::POST => {
+            let notes = hosting.reload_keys()?;
+            json_response(StatusCode::OK, &json!({ "reloaded": true, "notes": notes }))
+        }
         ["hubs"] | ["hubs", _, "apps"] | ["hubs", _, "apps", _] | ["hubs", _, "check"] | ["keys", "reload"] => {
             method_not_allowed(method)
         }
@@ -116,6 +116,5 @@ pub(super) async fn handle(
             "NotFound",
             &format!("no admin endpoint at {}", request.path),
         ),
-    };
-    Some(response)
+    })
 }
