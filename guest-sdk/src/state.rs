@@ -17,7 +17,7 @@ use std::future::Future;
 use std::mem;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use crate::bindings::types::{Action, ActionKind, CarriedEvent, FailureDetails};
 use crate::error::Error;
@@ -43,6 +43,8 @@ pub(crate) enum PendingKind {
 struct PendingTask {
     kind: PendingKind,
     outcome: Option<Outcome>,
+    /// Woken when the outcome arrives, so combinators poll only the tasks that can move.
+    waker: Option<Waker>,
 }
 
 /// An external event as it arrived.
@@ -58,6 +60,8 @@ struct Waiter {
     /// The event name, lowercased: names match case-insensitively.
     key: String,
     delivered: Option<RaisedEvent>,
+    /// Woken when an event is delivered.
+    waker: Option<Waker>,
 }
 
 pub(crate) struct State {
@@ -121,7 +125,14 @@ impl State {
     pub(crate) fn schedule(state: &Rc<RefCell<State>>, action: ActionKind, kind: PendingKind) -> Completion {
         let mut this = state.borrow_mut();
         let id = this.issue(action);
-        this.pending.insert(id, PendingTask { kind, outcome: None });
+        this.pending.insert(
+            id,
+            PendingTask {
+                kind,
+                outcome: None,
+                waker: None,
+            },
+        );
         Completion {
             state: Rc::clone(state),
             id,
@@ -136,6 +147,9 @@ impl State {
             && task.outcome.is_none()
         {
             task.outcome = Some(outcome);
+            if let Some(waker) = task.waker.take() {
+                waker.wake();
+            }
         }
     }
 
@@ -154,7 +168,12 @@ impl State {
             .values_mut()
             .find(|waiter| waiter.delivered.is_none() && waiter.key == key)
         {
-            Some(waiter) => waiter.delivered = Some(event),
+            Some(waiter) => {
+                waiter.delivered = Some(event);
+                if let Some(waker) = waiter.waker.take() {
+                    waker.wake();
+                }
+            }
             None => {
                 self.buffered.insert(event.arrival, event);
             }
@@ -174,7 +193,14 @@ impl State {
         let delivered = buffered.and_then(|arrival| this.buffered.remove(&arrival));
         let id = this.next_waiter;
         this.next_waiter += 1;
-        this.waiters.insert(id, Waiter { key, delivered });
+        this.waiters.insert(
+            id,
+            Waiter {
+                key,
+                delivered,
+                waker: None,
+            },
+        );
         EventWaiter {
             state: Rc::clone(state),
             id,
@@ -207,14 +233,20 @@ pub(crate) struct Completion {
 impl Future for Completion {
     type Output = Outcome;
 
-    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Outcome> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
         let mut state = self.state.borrow_mut();
-        match state.pending.get_mut(&self.id).and_then(|task| task.outcome.take()) {
+        let Some(task) = state.pending.get_mut(&self.id) else {
+            return Poll::Pending;
+        };
+        match task.outcome.take() {
             Some(outcome) => {
                 state.pending.remove(&self.id);
                 Poll::Ready(outcome)
             }
-            None => Poll::Pending,
+            None => {
+                remember(&mut task.waker, cx);
+                Poll::Pending
+            }
         }
     }
 }
@@ -234,18 +266,20 @@ pub(crate) struct EventWaiter {
 impl Future for EventWaiter {
     type Output = RaisedEvent;
 
-    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<RaisedEvent> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<RaisedEvent> {
         let mut state = self.state.borrow_mut();
-        match state
-            .waiters
-            .get_mut(&self.id)
-            .and_then(|waiter| waiter.delivered.take())
-        {
+        let Some(waiter) = state.waiters.get_mut(&self.id) else {
+            return Poll::Pending;
+        };
+        match waiter.delivered.take() {
             Some(event) => {
                 state.waiters.remove(&self.id);
                 Poll::Ready(event)
             }
-            None => Poll::Pending,
+            None => {
+                remember(&mut waiter.waker, cx);
+                Poll::Pending
+            }
         }
     }
 }
@@ -259,5 +293,13 @@ impl Drop for EventWaiter {
         {
             state.dispatch(event);
         }
+    }
+}
+
+/// Keeps the waker of the latest poll, without cloning when it is the one already kept.
+fn remember(slot: &mut Option<Waker>, cx: &Context<'_>) {
+    match slot {
+        Some(waker) if waker.will_wake(cx.waker()) => {}
+        _ => *slot = Some(cx.waker().clone()),
     }
 }

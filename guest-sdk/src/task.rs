@@ -2,8 +2,10 @@
 
 use std::fmt;
 use std::future::Future;
+use std::mem;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 
 use crate::error::TaskError;
 
@@ -65,7 +67,13 @@ impl<T> fmt::Debug for Task<T> {
 pub fn task_all<T>(tasks: impl IntoIterator<Item = Task<T>>) -> TaskAll<T> {
     let tasks: Vec<_> = tasks.into_iter().map(Some).collect();
     let values = tasks.iter().map(|_| None).collect();
-    TaskAll { tasks, values }
+    let readiness = Readiness::new(tasks.len());
+    TaskAll {
+        remaining: tasks.len(),
+        tasks,
+        values,
+        readiness,
+    }
 }
 
 /// Waits for the first task to complete, successfully or not, and returns its index and
@@ -74,9 +82,92 @@ pub fn task_all<T>(tasks: impl IntoIterator<Item = Task<T>>) -> TaskAll<T> {
 ///
 /// With no tasks the future never completes.
 pub fn task_any<T>(tasks: impl IntoIterator<Item = Task<T>>) -> TaskAny<T> {
-    TaskAny {
-        tasks: tasks.into_iter().collect(),
+    let tasks: Vec<_> = tasks.into_iter().collect();
+    let readiness = Readiness::new(tasks.len());
+    TaskAny { tasks, readiness }
+}
+
+/// Which children of a combinator may have progressed since its last poll.
+///
+/// Each child is polled with a waker of its own, which the leaf futures wake when their
+/// outcome arrives; the combinator then polls only the woken children. Without this, a
+/// fan-in over n tasks whose results arrive one event at a time costs O(n) per event, O(n²)
+/// in all.
+struct Readiness {
+    shared: Arc<ReadyList>,
+    wakers: Vec<Waker>,
+    polled_once: bool,
+}
+
+#[derive(Default)]
+struct ReadyList {
+    woken: Mutex<Vec<usize>>,
+    parent: Mutex<Option<Waker>>,
+}
+
+struct ChildWaker {
+    index: usize,
+    list: Arc<ReadyList>,
+}
+
+impl Wake for ChildWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
     }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        lock(&self.list.woken).push(self.index);
+        if let Some(parent) = lock(&self.list.parent).as_ref() {
+            parent.wake_by_ref();
+        }
+    }
+}
+
+impl Readiness {
+    fn new(children: usize) -> Self {
+        let shared = Arc::new(ReadyList::default());
+        let wakers = (0..children)
+            .map(|index| {
+                Waker::from(Arc::new(ChildWaker {
+                    index,
+                    list: Arc::clone(&shared),
+                }))
+            })
+            .collect();
+        Self {
+            shared,
+            wakers,
+            polled_once: false,
+        }
+    }
+
+    /// The children to poll now: all of them the first time, then those woken since, in the
+    /// order they were woken. Also keeps the parent's waker, so a woken child wakes it.
+    fn to_poll(&mut self, cx: &Context<'_>) -> Vec<usize> {
+        {
+            let mut parent = lock(&self.shared.parent);
+            if !parent.as_ref().is_some_and(|waker| waker.will_wake(cx.waker())) {
+                *parent = Some(cx.waker().clone());
+            }
+        }
+        let woken = mem::take(&mut *lock(&self.shared.woken));
+        if self.polled_once {
+            woken
+        } else {
+            self.polled_once = true;
+            (0..self.wakers.len()).collect()
+        }
+    }
+
+    fn context(&self, index: usize) -> Context<'_> {
+        Context::from_waker(&self.wakers[index])
+    }
+}
+
+/// The lists are only touched by the orchestration's one thread; a poisoned lock still
+/// holds valid indices.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The future of [`task_all`].
@@ -84,6 +175,8 @@ pub fn task_any<T>(tasks: impl IntoIterator<Item = Task<T>>) -> TaskAny<T> {
 pub struct TaskAll<T> {
     tasks: Vec<Option<Task<T>>>,
     values: Vec<Option<T>>,
+    remaining: usize,
+    readiness: Readiness,
 }
 
 // Tasks are boxed, and values are never pinned.
@@ -94,12 +187,15 @@ impl<T> Future for TaskAll<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        for (slot, value) in this.tasks.iter_mut().zip(this.values.iter_mut()) {
-            let Some(task) = slot else { continue };
-            match Pin::new(task).poll(cx) {
+        for index in this.readiness.to_poll(cx) {
+            let Some(task) = this.tasks.get_mut(index).and_then(Option::as_mut) else {
+                continue;
+            };
+            match Pin::new(task).poll(&mut this.readiness.context(index)) {
                 Poll::Ready(Ok(v)) => {
-                    *value = Some(v);
-                    *slot = None;
+                    this.values[index] = Some(v);
+                    this.tasks[index] = None;
+                    this.remaining -= 1;
                 }
                 Poll::Ready(Err(error)) => {
                     this.tasks.clear();
@@ -108,7 +204,7 @@ impl<T> Future for TaskAll<T> {
                 Poll::Pending => {}
             }
         }
-        if this.tasks.iter().any(Option::is_some) {
+        if this.remaining > 0 {
             return Poll::Pending;
         }
         Poll::Ready(Ok(this.values.drain(..).flatten().collect()))
@@ -127,17 +223,26 @@ impl<T> fmt::Debug for TaskAll<T> {
 #[must_use = "futures do nothing unless awaited"]
 pub struct TaskAny<T> {
     tasks: Vec<Task<T>>,
+    readiness: Readiness,
 }
 
 impl<T> Future for TaskAny<T> {
     type Output = (usize, Result<T, TaskError>);
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        for (index, task) in self.tasks.iter_mut().enumerate() {
-            if let Poll::Ready(result) = Pin::new(task).poll(cx) {
+        let this = &mut *self;
+        let mut candidates = this.readiness.to_poll(cx);
+        // Of tasks woken by the same event, the first in the list wins.
+        candidates.sort_unstable();
+        candidates.dedup();
+        for index in candidates {
+            let Some(task) = this.tasks.get_mut(index) else {
+                continue;
+            };
+            if let Poll::Ready(result) = Pin::new(task).poll(&mut this.readiness.context(index)) {
                 // Dropping the losers now unregisters their waiters, so an event that
                 // arrives later is buffered for the next wait instead of lost.
-                self.tasks.clear();
+                this.tasks.clear();
                 return Poll::Ready((index, result));
             }
         }

@@ -422,6 +422,21 @@ pub struct App {
     /// Its limits and its activities' grants.
     pub sandbox: Sandbox,
     pre: bindings::AppPre<HostState>,
+    /// Activity instances between calls. Instantiating (and later unmapping) an instance per
+    /// call cost more than the call itself: the unmaps' TLB shootdowns dominated the profile.
+    idle_activities: Mutex<Vec<ActivityInstance>>,
+}
+
+/// How many idle activity instances an app keeps; more concurrent calls instantiate anew
+/// and the surplus is dropped when they finish.
+const IDLE_ACTIVITY_INSTANCES: usize = 32;
+
+/// An instance of an app in its activity sandbox, reused from call to call. A call that
+/// traps or runs out of time drops it, so a reused instance is one whose last call returned.
+struct ActivityInstance {
+    store: Store<HostState>,
+    instance: bindings::App,
+    stderr: CapturedOutput,
 }
 
 impl WasmRuntime {
@@ -536,6 +551,7 @@ impl WasmRuntime {
             functions,
             sandbox,
             pre,
+            idle_activities: Mutex::new(Vec::new()),
         })
     }
 
@@ -613,8 +629,13 @@ impl WasmRuntime {
         store
     }
 
-    /// Runs activity `name` in a fresh instance with the app's grants. The outer error is a
-    /// trap, a limit or a host failure; the inner one is the activity's own failure.
+    /// Runs activity `name` with the app's grants, in an idle instance of the app or a new
+    /// one. The outer error is a trap, a limit or a host failure; the inner one is the
+    /// activity's own failure.
+    ///
+    /// Activities share their instance's globals from call to call, as functions share a
+    /// worker process in Durable Functions; instances are never shared between apps or
+    /// versions, and one that trapped is dropped.
     pub async fn run_activity(
         &self,
         app: &App,
@@ -625,45 +646,68 @@ impl WasmRuntime {
     ) -> Result<Result<Option<String>, FailureDetails>, GuestTrap> {
         let what = format!("activity '{name}'");
         let limits = &app.sandbox.limits;
-        let stderr = CapturedOutput::default();
-        let wasi = activity_wasi(&app.sandbox.grants, stderr.clone()).map_err(|error| GuestTrap {
-            message: format!("{what} cannot be given its grants: {error:#}"),
-        })?;
-        let mut store = self.new_store(wasi, &app.sandbox.grants.allowed_hosts, limits);
         // Instantiation and the run share one budget.
         let budget = limits.activity_timeout;
-        begin_call(&mut store, budget);
+        let idle = app.idle_activities.lock().expect("activity pool lock").pop();
+        let (mut store, instance, stderr) = match idle {
+            Some(ActivityInstance {
+                mut store,
+                instance,
+                stderr,
+            }) => {
+                stderr.clear();
+                begin_call(&mut store, budget);
+                (store, Some(instance), stderr)
+            }
+            None => {
+                let stderr = CapturedOutput::default();
+                let wasi = activity_wasi(&app.sandbox.grants, stderr.clone()).map_err(|error| GuestTrap {
+                    message: format!("{what} cannot be given its grants: {error:#}"),
+                })?;
+                let mut store = self.new_store(wasi, &app.sandbox.grants.allowed_hosts, limits);
+                begin_call(&mut store, budget);
+                (store, None, stderr)
+            }
+        };
         let call = async {
-            let instance = app.pre.instantiate_async(&mut store).await?;
+            let instance = match instance {
+                Some(instance) => instance,
+                None => app.pre.instantiate_async(&mut store).await?,
+            };
             let context = wit::ActivityContext {
                 instance_id: instance_id.to_owned(),
                 task_scheduled_id: task_id,
             };
-            instance
+            let result = instance
                 .durable_functions_activity()
                 .call_run(&mut store, name, input, &context)
-                .await
+                .await?;
+            Ok((instance, result))
         };
         let outcome = within_budget(budget, call).await;
-        match outcome {
-            Some(Ok(result)) => Ok(result.map_err(failure_from_wit)),
-            Some(Err(error)) => Err(explain_failure(
-                &what,
-                CallKind::Activity,
-                limits,
-                store.data(),
-                Some(&error),
-                &stderr,
-            )),
-            None => Err(explain_failure(
-                &what,
-                CallKind::Activity,
-                limits,
-                store.data(),
-                None,
-                &stderr,
-            )),
-        }
+        let error = match outcome {
+            Some(Ok((instance, result))) => {
+                let mut idle = app.idle_activities.lock().expect("activity pool lock");
+                if idle.len() < IDLE_ACTIVITY_INSTANCES {
+                    idle.push(ActivityInstance {
+                        store,
+                        instance,
+                        stderr,
+                    });
+                }
+                return Ok(result.map_err(failure_from_wit));
+            }
+            Some(Err(error)) => Some(error),
+            None => None,
+        };
+        Err(explain_failure(
+            &what,
+            CallKind::Activity,
+            limits,
+            store.data(),
+            error.as_ref(),
+            &stderr,
+        ))
     }
 
     /// Creates a wasm instance of `app` in the deterministic orchestrator sandbox.
@@ -969,6 +1013,11 @@ impl rand_core::TryRng for SeededRng {
 struct CapturedOutput(Arc<Mutex<VecDeque<u8>>>);
 
 impl CapturedOutput {
+    /// Forgets what an earlier call wrote, so a trap is explained by its own call's output.
+    fn clear(&self) {
+        self.0.lock().expect("stderr buffer lock").clear();
+    }
+
     fn tail(&self) -> String {
         let buffer = self.0.lock().expect("stderr buffer lock");
         String::from_utf8_lossy(&buffer.iter().copied().collect::<Vec<u8>>()).into_owned()

@@ -311,6 +311,40 @@ fn task_all_fails_fast_on_the_first_failure_in_completion_order() {
 }
 
 #[test]
+fn a_fan_in_nested_in_a_race_wins_when_its_last_task_completes_in_a_later_episode() {
+    async fn all_or_timeout(ctx: OrchestrationContext) -> Result<String, Error> {
+        let both = task_all([
+            ctx.call_activity::<i64>("Square", 2),
+            ctx.call_activity::<i64>("Square", 3),
+        ]);
+        let timeout = ctx.create_timer(UNIX_EPOCH + Duration::from_secs(1_000_000));
+        let both = crate::task::Task::new(async move { both.await.map(Some) });
+        match task_any([both, timeout.map(|()| None)]).await {
+            (_, Ok(Some(squares))) => Ok(format!("{squares:?}")),
+            (_, Ok(None)) => Ok("timeout".to_owned()),
+            (_, Err(error)) => Err(error.into()),
+        }
+    }
+    let (mut host, first) = Host::start("AllOrTimeout", all_or_timeout, None);
+    assert_eq!(first.actions.len(), 3);
+    let after_one = host.episode(T0 + SECOND, vec![task_completed(1, json!(9))]);
+    assert_eq!(after_one.actions, []);
+    let after_both = host.episode(T0 + 2 * SECOND, vec![task_completed(0, json!(4))]);
+    assert_eq!(after_both.actions, [complete(json!("[4, 9]"))]);
+    host.assert_replay_matches();
+}
+
+#[test]
+fn a_fan_in_over_many_tasks_completed_one_event_at_a_time_sums_every_value() {
+    let (mut host, first) = Host::start("FanOut", fan_out, Some(json!(2000)));
+    assert_eq!(first.actions.len(), 2000);
+    let completions = (0..2000).rev().map(|id| task_completed(id, json!(id))).collect();
+    let last = host.episode(T0 + SECOND, completions);
+    assert_eq!(last.actions, [complete(json!((0..2000).sum::<i64>()))]);
+    host.assert_replay_matches();
+}
+
+#[test]
 fn event_wins_the_race_against_the_timer() {
     let (mut host, first) = Host::start("Approval", approval, None);
     assert_eq!(first.actions, [timer(0, T0 + 60 * SECOND)]);
