@@ -20,8 +20,11 @@ use crate::store::{
 };
 use crate::wasm::WasmRuntime;
 
-/// How many writes one transaction takes at most.
+/// How many writes one transaction takes at most, by [`Write::weight`].
 const MAX_GROUP: usize = 512;
+
+/// How many due timers one write fires.
+const TIMERS_PER_WRITE: usize = 128;
 
 /// A write failed to commit.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -184,18 +187,23 @@ impl Dispatcher {
 /// Commits everything queued in one transaction, acknowledges, forwards notices; repeats.
 fn run_committer(store: Arc<Store>, mut requests: mpsc::UnboundedReceiver<CommitRequest>, sinks: NoticeSinks) {
     while let Some(first) = requests.blocking_recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_GROUP {
+        let mut weight = first.write.weight();
+        let mut writes = vec![first.write];
+        let mut replies = vec![first.reply];
+        while weight < MAX_GROUP {
             match requests.try_recv() {
-                Ok(request) => batch.push(request),
+                Ok(request) => {
+                    weight += request.write.weight();
+                    writes.push(request.write);
+                    replies.push(request.reply);
+                }
                 Err(_) => break,
             }
         }
-        let writes: Vec<Write> = batch.iter().map(|request| request.write.clone()).collect();
         match store.apply(&writes) {
             Ok((results, notices)) => {
-                for (request, result) in batch.into_iter().zip(results) {
-                    if let Some(reply) = request.reply {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    if let Some(reply) = reply {
                         let _ = reply.send(Ok(result));
                     }
                 }
@@ -204,10 +212,8 @@ fn run_committer(store: Arc<Store>, mut requests: mpsc::UnboundedReceiver<Commit
             Err(error) => {
                 eprintln!("error: commit of {} writes failed: {error}", writes.len());
                 let error = CommitError(Arc::new(error));
-                for request in batch {
-                    if let Some(reply) = request.reply {
-                        let _ = reply.send(Err(error.clone()));
-                    }
+                for reply in replies.into_iter().flatten() {
+                    let _ = reply.send(Err(error.clone()));
                 }
             }
         }
@@ -328,29 +334,34 @@ async fn run_activity_worker(
     }
 }
 
+/// Commits one batch of due timers, retrying until it is durable.
+fn fire(committer: &Committer, timers: Vec<(TimerKey, TimerItem)>) {
+    let committer = committer.clone();
+    tokio::spawn(async move {
+        let write = Write::TimersFired { timers };
+        while let Err(error) = committer.commit(write.clone()).await {
+            eprintln!("error: {} timers not committed: {error}", write.weight());
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+}
+
 /// Sleeps until the earliest timer is due, fires every due timer, repeats.
 async fn run_timer_service(committer: Committer, mut new_timers: mpsc::UnboundedReceiver<(TimerKey, TimerItem)>) {
     let mut timers: BTreeMap<TimerKey, TimerItem> = BTreeMap::new();
     loop {
         let now = Timestamp::now();
-        while let Some(entry) = timers.first_entry() {
-            if entry.key().fire_at > now {
-                break;
+        let mut due = Vec::new();
+        while let Some(entry) = timers.first_entry()
+            && entry.key().fire_at <= now
+        {
+            due.push(entry.remove_entry());
+            if due.len() == TIMERS_PER_WRITE {
+                fire(&committer, std::mem::take(&mut due));
             }
-            let (key, timer) = entry.remove_entry();
-            let committer = committer.clone();
-            tokio::spawn(async move {
-                while let Err(error) = committer
-                    .commit(Write::TimerFired {
-                        key,
-                        timer: timer.clone(),
-                    })
-                    .await
-                {
-                    eprintln!("error: timer of '{}' not committed: {error}", timer.instance_id);
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            });
+        }
+        if !due.is_empty() {
+            fire(&committer, due);
         }
         let sleep = match timers.first_key_value() {
             Some((key, _)) => Duration::from_micros((key.fire_at.0 - Timestamp::now().0).max(0) as u64),

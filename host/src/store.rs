@@ -233,13 +233,22 @@ pub enum Write {
         /// `TaskCompleted` or `TaskFailed`.
         message: Message,
     },
-    /// Deliver a timer's `TimerFired` and remove the timer.
-    TimerFired {
-        /// The timer's key.
-        key: TimerKey,
-        /// The timer.
-        timer: TimerItem,
+    /// Deliver due timers' `TimerFired` (or their scheduled message) and remove them. Timers
+    /// fall due in crowds, so they go in batches.
+    TimersFired {
+        /// The timers, with their keys.
+        timers: Vec<(TimerKey, TimerItem)>,
     },
+}
+
+impl Write {
+    /// How much of a transaction's budget this write takes: one per row it changes, roughly.
+    pub fn weight(&self) -> usize {
+        match self {
+            Write::TimersFired { timers } => timers.len().max(1),
+            _ => 1,
+        }
+    }
 }
 
 /// Why a write was not applied (the rest of its transaction still commits).
@@ -427,25 +436,32 @@ impl Store {
                 instance_id,
                 message,
             } => {
-                if t.work_items.remove(*key)?.is_some() && t.instance(instance_id)?.is_some() {
+                if t.work_items.remove(*key)?.is_some() && t.exists(instance_id)? {
                     self.push_message(t, instance_id, message, notices)?;
                 }
             }
-            Write::TimerFired { key, timer } => {
-                let removed = t.remove_timer(&timer.instance_id, *key)?;
-                if removed && let Some(message) = &timer.message {
-                    self.deliver_if_present(t, &timer.instance_id, message, notices)?;
-                } else if removed && t.instance(&timer.instance_id)?.is_some() {
-                    let fired = EventKind::TimerFired {
-                        timer_id: timer.timer_id,
-                        fire_at: timer.fire_at,
-                    };
-                    let message = Message {
-                        execution_id: Some(timer.execution_id),
-                        event: HistoryEvent::new(Timestamp::now(), fired),
-                    };
-                    self.push_message(t, &timer.instance_id, &message, notices)?;
+            Write::TimersFired { timers } => {
+                let mut fired = 0;
+                for (key, timer) in timers {
+                    if !t.remove_timer(&timer.instance_id, *key)? {
+                        continue;
+                    }
+                    fired += 1;
+                    if let Some(message) = &timer.message {
+                        self.deliver_if_present(t, &timer.instance_id, message, notices)?;
+                    } else if t.exists(&timer.instance_id)? {
+                        let event = EventKind::TimerFired {
+                            timer_id: timer.timer_id,
+                            fire_at: timer.fire_at,
+                        };
+                        let message = Message {
+                            execution_id: Some(timer.execution_id),
+                            event: HistoryEvent::new(Timestamp::now(), event),
+                        };
+                        self.push_message(t, &timer.instance_id, &message, notices)?;
+                    }
                 }
+                return Ok(Ok(fired));
             }
         }
         Ok(Ok(1))
@@ -567,7 +583,7 @@ impl Store {
         message: &Message,
         notices: &mut Notices,
     ) -> Result<(), StoreError> {
-        if is_entity_key(target) || t.instance(target)?.is_some() {
+        if is_entity_key(target) || t.exists(target)? {
             self.push_message(t, target, message, notices)?;
         }
         Ok(())
@@ -837,6 +853,11 @@ impl<'txn> Tables<'txn> {
             entities: txn.open_table(ENTITIES)?,
             meta: txn.open_table(META)?,
         })
+    }
+
+    /// Whether the instance has a row, without decoding it.
+    fn exists(&self, instance_id: &str) -> Result<bool, StoreError> {
+        Ok(self.instances.get(instance_id)?.is_some())
     }
 
     fn instance(&self, instance_id: &str) -> Result<Option<InstanceRecord>, StoreError> {

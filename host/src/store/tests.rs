@@ -341,3 +341,32 @@ fn continuation_tokens_round_trip_and_garbage_is_refused() {
         assert_eq!(ListCursor::from_token(garbage), None, "{garbage:?}");
     }
 }
+
+#[test]
+fn a_batch_of_fired_timers_delivers_each_once_and_skips_timers_of_purged_instances() {
+    let (store, _path) = temp_store();
+    let mut due = Vec::new();
+    for id in ["a", "b"] {
+        let record = started(&store, id);
+        let (_, notices) = store
+            .apply(&[Write::Step(Box::new(step(&record, Vec::new())))])
+            .unwrap();
+        due.extend(notices.timers);
+    }
+    store
+        .apply(&[Write::Purge {
+            instance_ids: vec!["b".into()],
+        }])
+        .unwrap();
+    let fire = Write::TimersFired { timers: due };
+    let (results, notices) = store.apply(&[fire.clone(), fire]).unwrap();
+    assert_eq!(results, vec![Ok(1), Ok(0)], "b's timer went with b; a's fires once");
+    assert_eq!(notices.ready, vec!["a".to_owned()]);
+    let (_, inbox) = store.instance_and_inbox("a", 10).unwrap();
+    let fired = inbox
+        .iter()
+        .filter(|(_, m)| matches!(m.event.kind, EventKind::TimerFired { timer_id: 1, .. }))
+        .count();
+    assert_eq!(fired, 1);
+    assert!(store.recover().unwrap().timers.is_empty());
+}
