@@ -143,7 +143,7 @@ impl Readiness {
 
     /// The children to poll now: all of them the first time, then those woken since, in the
     /// order they were woken. Also keeps the parent's waker, so a woken child wakes it.
-    fn to_poll(&mut self, cx: &Context<'_>) -> Vec<usize> {
+    fn children_to_poll(&mut self, cx: &Context<'_>) -> Vec<usize> {
         {
             let mut parent = lock(&self.shared.parent);
             if !parent.as_ref().is_some_and(|waker| waker.will_wake(cx.waker())) {
@@ -187,7 +187,7 @@ impl<T> Future for TaskAll<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        for index in this.readiness.to_poll(cx) {
+        for index in this.readiness.children_to_poll(cx) {
             let Some(task) = this.tasks.get_mut(index).and_then(Option::as_mut) else {
                 continue;
             };
@@ -231,7 +231,7 @@ impl<T> Future for TaskAny<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let mut candidates = this.readiness.to_poll(cx);
+        let mut candidates = this.readiness.children_to_poll(cx);
         // Of tasks woken by the same event, the first in the list wins.
         candidates.sort_unstable();
         candidates.dedup();

@@ -472,28 +472,23 @@ fn per_second(count: u64, duration: Duration) -> f64 {
     count as f64 / duration.as_secs_f64().max(1e-9)
 }
 
-/// Waits (on a blocking thread, checking every `interval`) until `check` holds; returns when
-/// it first did.
-async fn poll(
-    interval: Duration,
-    what: &str,
-    mut check: impl FnMut() -> Result<bool> + Send + 'static,
-) -> Result<Instant> {
+/// Waits until `check` holds, checking again after every commit to the store (no polling
+/// interval, so the time it returns is within one read of the commit that made it true).
+async fn wait_until(store: &Store, what: &str, mut check: impl FnMut(&Store) -> Result<bool>) -> Result<Instant> {
     const TIMEOUT: Duration = Duration::from_secs(3600);
-    let what = what.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if check()? {
-                return Ok(Instant::now());
-            }
-            if Instant::now() > deadline {
-                bail!("gave up after {TIMEOUT:?} waiting for {what}");
-            }
-            std::thread::sleep(interval);
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let mut commits = store.subscribe_commits();
+    loop {
+        commits.borrow_and_update();
+        if check(store)? {
+            return Ok(Instant::now());
         }
-    })
-    .await?
+        match tokio::time::timeout_at(deadline, commits.changed()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => bail!("the store closed while waiting for {what}"),
+            Err(_) => bail!("gave up after {TIMEOUT:?} waiting for {what}"),
+        }
+    }
 }
 
 fn any_with(store: &Store, statuses: &[RuntimeStatus]) -> Result<Option<InstanceRecord>> {
@@ -633,8 +628,7 @@ impl Bench {
                 Some(json!({"n": activities, "waitFor": "go"}).to_string()),
             )
             .await?;
-        let store = hub.store().clone();
-        poll(Duration::from_millis(5), "the long sequence", move || {
+        wait_until(hub.store(), "the long sequence", |store| {
             let record = store.instance(id)?.context("instance vanished")?;
             if record.runtime_status.is_terminal() {
                 bail!("instance {id} ended {}", record.runtime_status.as_str());
@@ -670,11 +664,7 @@ impl Bench {
         let open_time = reopened.elapsed();
         let client = hub.client();
         client.raise_event(id, "go", None).await?;
-        let store = hub.store().clone();
-        let done = poll(Duration::from_micros(100), "the resumed instance", move || {
-            finished(&store, id)
-        })
-        .await?;
+        let done = wait_until(hub.store(), "the resumed instance", |store| finished(store, id)).await?;
         let resume_time = done - reopened;
         completed_output(hub.store(), id)?;
         drop(client);
@@ -803,11 +793,7 @@ async fn hello_sequence5(hub: &Arc<TaskHub>, instances: u64) -> Result<Report> {
     })
     .await?;
     let acknowledged = started.elapsed();
-    let store = hub.store().clone();
-    let done = poll(Duration::from_millis(2), "the sequences", move || {
-        Ok(!unfinished(&store)?)
-    })
-    .await?;
+    let done = wait_until(hub.store(), "the sequences", |store| Ok(!unfinished(store)?)).await?;
     let elapsed = done - started;
     check_none_failed(hub.store())?;
     Ok(Report::new(Workload::HelloSequence5)
@@ -821,33 +807,26 @@ async fn hello_sequence5(hub: &Arc<TaskHub>, instances: u64) -> Result<Report> {
 async fn latency(hub: &Arc<TaskHub>, count: u64) -> Result<Report> {
     let warmup = (count / 10).clamp(1, 10);
     let client = hub.client();
-    let store = hub.store().clone();
-    let handle = tokio::runtime::Handle::current();
-    let samples = tokio::task::spawn_blocking(move || -> Result<Vec<f64>> {
-        let mut samples = Vec::new();
-        for i in 0..warmup + count {
-            let id = format!("latency-{i}");
-            let started = Instant::now();
-            handle.block_on(client.start_new("Bench_Sequence", Some(id.clone()), Some("3".into())))?;
-            while !finished(&store, &id)? {
-                std::thread::sleep(Duration::from_micros(50));
-            }
-            let elapsed = started.elapsed();
-            completed_output(&store, &id)?;
-            if i >= warmup {
-                samples.push(millis(elapsed));
-            }
+    let mut samples = Vec::new();
+    for i in 0..warmup + count {
+        let id = format!("latency-{i}");
+        let started = Instant::now();
+        client
+            .start_new("Bench_Sequence", Some(id.clone()), Some("3".into()))
+            .await?;
+        let done = wait_until(hub.store(), &id, |store| finished(store, &id)).await?;
+        completed_output(hub.store(), &id)?;
+        if i >= warmup {
+            samples.push(millis(done - started));
         }
-        Ok(samples)
-    })
-    .await??;
+    }
     let mean = samples.iter().sum::<f64>() / samples.len() as f64;
     let samples = sorted(samples);
     Ok(Report::new(Workload::Latency)
         .parameter("instances", count)
         .parameter("warmup", warmup)
         .parameter("activities_per_instance", 3)
-        .parameter("poll_interval_us", 50)
+        .parameter("observed", "on the commit that completed the instance")
         .figure("p50_ms", percentile(&samples, 0.5))
         .figure("p99_ms", percentile(&samples, 0.99))
         .figure("mean_ms", mean))
@@ -858,8 +837,7 @@ async fn one_instance(hub: &Arc<TaskHub>, name: &str, id: &'static str, input: V
     let client = hub.client();
     let started = Instant::now();
     client.start_new(name, Some(id.into()), Some(input.to_string())).await?;
-    let store = hub.store().clone();
-    let done = poll(Duration::from_micros(200), id, move || finished(&store, id)).await?;
+    let done = wait_until(hub.store(), id, |store| finished(store, id)).await?;
     Ok((done - started, completed_output(hub.store(), id)?))
 }
 
@@ -886,53 +864,90 @@ async fn fan_out(hub: &Arc<TaskHub>, activities: u64) -> Result<Report> {
         .figure("activities_per_s", per_second(activities, elapsed)))
 }
 
+/// How many instances play ping-pong at once in the second half of `events`.
+const PING_PONG_INSTANCES: u64 = 64;
+
 async fn events(hub: &Arc<TaskHub>, count: u64) -> Result<Report> {
-    let id = "ping-pong";
-    let client = hub.client();
-    client
-        .start_new("Bench_PingPong", Some(id.into()), Some(count.to_string()))
-        .await?;
-    let store = hub.store().clone();
-    let waiting = store.clone();
-    poll(Duration::from_millis(1), "the ping-pong instance to run", move || {
-        Ok(waiting
-            .instance(id)?
-            .is_some_and(|record| record.runtime_status == RuntimeStatus::Running))
-    })
-    .await?;
-    let handle = tokio::runtime::Handle::current();
-    let (elapsed, samples) = tokio::task::spawn_blocking(move || -> Result<(Duration, Vec<f64>)> {
-        let mut samples = Vec::new();
-        let started = Instant::now();
-        for i in 1..=count {
-            let expected = i.to_string();
-            let raised = Instant::now();
-            handle.block_on(client.raise_event(id, "ping", None))?;
-            loop {
-                let record = store.instance(id)?.context("instance vanished")?;
-                if record.custom_status.as_deref() == Some(expected.as_str()) {
-                    break;
-                }
-                if record.runtime_status.is_terminal() {
-                    bail!("{id} ended {} at event {i}", record.runtime_status.as_str());
-                }
-                std::thread::sleep(Duration::from_micros(50));
-            }
-            samples.push(millis(raised.elapsed()));
-        }
-        Ok((started.elapsed(), samples))
-    })
-    .await??;
-    let samples = sorted(samples);
+    let alone = count.min(1000);
+    start_ping_pong(hub, 0..1, alone).await?;
+    let started = Instant::now();
+    let samples = sorted(ping_pong(hub.clone(), 0, alone).await?);
+    let alone_elapsed = started.elapsed();
+
+    let instances = PING_PONG_INSTANCES.min(count);
+    let each = (count / 10).max(1);
+    start_ping_pong(hub, 1..=instances, each).await?;
+    let started = Instant::now();
+    let mut players = tokio::task::JoinSet::new();
+    for player in 1..=instances {
+        players.spawn(ping_pong(hub.clone(), player, each));
+    }
+    let mut together = Vec::new();
+    while let Some(samples) = players.join_next().await {
+        together.extend(samples??);
+    }
+    let together_elapsed = started.elapsed();
+    let together = sorted(together);
     Ok(Report::new(Workload::Events)
-        .parameter("events", count)
+        .parameter("events_alone", alone)
+        .parameter("instances_together", instances)
+        .parameter("events_together", instances * each)
         .parameter(
             "mode",
-            "one at a time: raise, wait until the custom status shows it, repeat",
+            "ping-pong: raise an event, wait until the instance's custom status shows it, raise the next; \
+             first one instance alone, then many instances at once, each one event at a time",
         )
-        .figure("events_per_s", per_second(count, elapsed))
-        .figure("raise_to_observed_p50_ms", percentile(&samples, 0.5))
-        .figure("raise_to_observed_p99_ms", percentile(&samples, 0.99)))
+        .figure("events_per_s", per_second(instances * each, together_elapsed))
+        .figure("raise_to_observed_p50_ms", percentile(&together, 0.5))
+        .figure("raise_to_observed_p99_ms", percentile(&together, 0.99))
+        .figure("alone_events_per_s", per_second(alone, alone_elapsed))
+        .figure("alone_raise_to_observed_p50_ms", percentile(&samples, 0.5))
+        .figure("alone_raise_to_observed_p99_ms", percentile(&samples, 0.99)))
+}
+
+/// Starts `Bench_PingPong` instances `ping-pong-{player}` expecting `events` events each,
+/// and waits until they all wait for the first.
+async fn start_ping_pong(hub: &Arc<TaskHub>, players: impl Iterator<Item = u64>, events: u64) -> Result<()> {
+    let client = hub.client();
+    for player in players {
+        client
+            .start_new(
+                "Bench_PingPong",
+                Some(format!("ping-pong-{player}")),
+                Some(events.to_string()),
+            )
+            .await?;
+    }
+    wait_until(hub.store(), "the ping-pong instances to run", |store| {
+        Ok(any_with(store, &[RuntimeStatus::Pending])?.is_none())
+    })
+    .await?;
+    Ok(())
+}
+
+/// Plays `events` rounds with instance `ping-pong-{player}`; returns each round's time in ms.
+async fn ping_pong(hub: Arc<TaskHub>, player: u64, events: u64) -> Result<Vec<f64>> {
+    let id = format!("ping-pong-{player}");
+    let client = hub.client();
+    let mut samples = Vec::new();
+    for round in 1..=events {
+        let expected = round.to_string();
+        let raised = Instant::now();
+        client.raise_event(&id, "ping", None).await?;
+        let observed = wait_until(hub.store(), &id, |store| {
+            let record = store.instance(&id)?.context("instance vanished")?;
+            if record.custom_status.as_deref() == Some(expected.as_str()) {
+                return Ok(true);
+            }
+            if record.runtime_status.is_terminal() {
+                bail!("{id} ended {} at event {round}", record.runtime_status.as_str());
+            }
+            Ok(false)
+        })
+        .await?;
+        samples.push(millis(observed - raised));
+    }
+    Ok(samples)
 }
 
 async fn timers(hub: &Arc<TaskHub>, count: u64) -> Result<Report> {
@@ -956,18 +971,13 @@ async fn timers(hub: &Arc<TaskHub>, count: u64) -> Result<Report> {
         }
     })
     .await?;
-    let store = hub.store().clone();
-    poll(Duration::from_millis(2), "the timers to be created", move || {
-        Ok(any_with(&store, &[RuntimeStatus::Pending])?.is_none())
+    wait_until(hub.store(), "the timers to be created", |store| {
+        Ok(any_with(store, &[RuntimeStatus::Pending])?.is_none())
     })
     .await?;
     let setup = started.elapsed();
     let created_before_due = Timestamp::now().0 < due_us;
-    let store = hub.store().clone();
-    poll(Duration::from_millis(2), "the timers to fire", move || {
-        Ok(!unfinished(&store)?)
-    })
-    .await?;
+    wait_until(hub.store(), "the timers to fire", |store| Ok(!unfinished(store)?)).await?;
     check_none_failed(hub.store())?;
     let store = hub.store().clone();
     let (fired, observed) = tokio::task::spawn_blocking(move || -> Result<(Vec<f64>, Vec<f64>)> {
@@ -1026,10 +1036,9 @@ async fn entity(hub: &Arc<TaskHub>, signals: u64) -> Result<Report> {
     })
     .await?;
     let acknowledged = started.elapsed();
-    let store = hub.store().clone();
     let key = counter.storage_key();
     let expected = signals.to_string();
-    let done = poll(Duration::from_millis(1), "the counter", move || {
+    let done = wait_until(hub.store(), "the counter", |store| {
         Ok(store
             .entity(&key)?
             .is_some_and(|record| record.state.as_deref() == Some(expected.as_str())))
@@ -1056,9 +1065,8 @@ async fn idle(hub: &Arc<TaskHub>, instances: u64) -> Result<Report> {
         }
     })
     .await?;
-    let store = hub.store().clone();
-    let done = poll(Duration::from_millis(5), "the instances to run", move || {
-        Ok(any_with(&store, &[RuntimeStatus::Pending])?.is_none())
+    let done = wait_until(hub.store(), "the instances to run", |store| {
+        Ok(any_with(store, &[RuntimeStatus::Pending])?.is_none())
     })
     .await?;
     let elapsed = done - started;

@@ -347,6 +347,9 @@ pub type InstanceAndInbox = (Option<InstanceRecord>, Vec<(u64, Message)>);
 pub struct Store {
     db: Database,
     next_id: AtomicU64,
+    /// Counts committed transactions, so a waiter re-reads when something changed instead
+    /// of polling on an interval.
+    commits: tokio::sync::watch::Sender<u64>,
 }
 
 impl Store {
@@ -366,7 +369,13 @@ impl Store {
         Ok(Store {
             db,
             next_id: AtomicU64::new(next_id),
+            commits: tokio::sync::watch::Sender::new(0),
         })
+    }
+
+    /// Changes after every committed [`Store::apply`]: wait on it, then read what you need.
+    pub fn subscribe_commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.subscribe()
     }
 
     /// A fresh id, never handed out before (also across restarts).
@@ -390,6 +399,7 @@ impl Store {
             tables.meta.insert(NEXT_ID, self.next_id.load(Ordering::Relaxed))?;
         }
         txn.commit()?;
+        self.commits.send_modify(|count| *count += 1);
         Ok((results, notices))
     }
 
