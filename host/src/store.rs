@@ -881,12 +881,19 @@ impl<'txn> Tables<'txn> {
     /// replaces, if any.
     fn put_instance(&mut self, old: Option<&InstanceRecord>, record: &InstanceRecord) -> Result<(), StoreError> {
         let id = record.instance_id.as_str();
+        self.instances.insert(id, record.encode().as_slice())?;
+        // Most steps change neither the status nor the creation time: their index entries stay.
+        let indexed_as_before = old.is_some_and(|old| {
+            old.runtime_status == record.runtime_status && old.created_time == record.created_time
+        });
+        if indexed_as_before {
+            return Ok(());
+        }
         if let Some(old) = old {
             self.by_created.remove((old.created_time.0, id))?;
             self.by_status
                 .remove((old.runtime_status.code(), old.created_time.0, id))?;
         }
-        self.instances.insert(id, record.encode().as_slice())?;
         self.by_created.insert((record.created_time.0, id), ())?;
         self.by_status
             .insert((record.runtime_status.code(), record.created_time.0, id), ())?;
