@@ -16,6 +16,11 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy --manifest-path examples/Cargo.toml --target wasm32-wasip2 --release -- -D warnings
 cargo clippy --manifest-path tests/guests/Cargo.toml --target wasm32-wasip2 --release -- -D warnings
 
+echo "== Python and JavaScript SDK tests (no wasm)" >&2
+scripts/setup-polyglot.sh
+python3 -m unittest discover -s guest-sdk/python/tests
+node --test guest-sdk/js/test/
+
 echo "== build the example components" >&2
 examples/build.sh >/dev/null
 

@@ -39,9 +39,9 @@ pip=("$venv/bin/python" -m pip --quiet --disable-pip-version-check)
 if ! "$venv/bin/componentize-py" --version 2>/dev/null | grep -qx "componentize-py $componentize_version"; then
     "${pip[@]}" install "componentize-py==$componentize_version"
 fi
-# setuptools (70.1 or later, which builds wheels by itself) builds the SDK without an
-# isolated build environment, so a reinstall needs no
-# network; venvs of Python 3.12 and later come without it.
+# The SDK is built with the venv's own setuptools (70.1 or later builds wheels by itself)
+# rather than in an isolated build environment, so reinstalling it needs no network. Venvs
+# of Python 3.12 and later come without setuptools.
 "${pip[@]}" install "setuptools>=70.1"
 # Built from a copy so that no build/ or egg-info directory lands in the source tree.
 copy="$(mktemp -d)"

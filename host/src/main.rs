@@ -22,6 +22,8 @@ USAGE:
                   [--allow-unauthenticated]
     durable bench WORKLOAD|all [--instances N] [--json] [--app FILE.wasm ...]
                   measures the host on this machine (see BENCHMARKS.md; durable bench --help)
+    durable build [PATH] [-o OUT.wasm]
+                  builds the Rust, Python or JavaScript function app in PATH (durable build --help)
 
     --listen                 address to serve the HTTP API on (default 127.0.0.1:7071; port 0 picks one)
     --store                  redb file holding every instance (default .durable/store.redb)
@@ -112,6 +114,7 @@ fn main() -> Result<()> {
                 .block_on(serve(serve_args))
         }
         Some("bench") => durable_host::bench::main(args),
+        Some("build") => std::process::exit(cli::build::main(args)),
         Some("help") => match args.next().as_deref().and_then(cli::find) {
             Some(command) => std::process::exit(command.run(["--help".to_owned()])),
             None => {

@@ -883,9 +883,8 @@ impl<'txn> Tables<'txn> {
         let id = record.instance_id.as_str();
         self.instances.insert(id, record.encode().as_slice())?;
         // Most steps change neither the status nor the creation time: their index entries stay.
-        let indexed_as_before = old.is_some_and(|old| {
-            old.runtime_status == record.runtime_status && old.created_time == record.created_time
-        });
+        let indexed_as_before = old
+            .is_some_and(|old| old.runtime_status == record.runtime_status && old.created_time == record.created_time);
         if indexed_as_before {
             return Ok(());
         }

@@ -5,7 +5,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{Host, PREFIX, Response, example_apps, http, temp_dir};
+use crate::support::{ExampleSet, Host, PREFIX, Response, example_apps, http, temp_dir};
+
+in_every_language!(
+    counter_signalled_over_http_adds_resets_and_reads_back,
+    entity_bad_input_gets_clear_errors,
+    an_orchestration_calls_an_entity_and_gets_its_answer,
+    twenty_orchestrations_signalling_a_counter_a_hundred_times_add_up_to_two_thousand,
+);
 
 fn signal(host: &Host, name: &str, key: &str, op: &str, body: Option<&str>) -> Response {
     host.request("POST", &format!("{PREFIX}/entities/{name}/{key}?op={op}"), body)
@@ -33,9 +40,8 @@ fn wait_for_state(host: &Host, name: &str, key: &str, expected: Value, timeout: 
     }
 }
 
-#[test]
-fn counter_signalled_over_http_adds_resets_and_reads_back() {
-    let host = Host::with_examples("counter-http");
+fn counter_signalled_over_http_adds_resets_and_reads_back(set: ExampleSet) {
+    let host = Host::with_example_set(set, "counter-http");
     assert_eq!(signal(&host, "Counter", "steps", "add", Some("5")).status, 202);
     wait_for_state(&host, "Counter", "steps", json!(5), Duration::from_secs(30));
     // Names are case-insensitive.
@@ -45,9 +51,8 @@ fn counter_signalled_over_http_adds_resets_and_reads_back() {
     wait_for_state(&host, "Counter", "steps", json!(0), Duration::from_secs(30));
 }
 
-#[test]
-fn entity_bad_input_gets_clear_errors() {
-    let host = Host::with_examples("entity-bad-input");
+fn entity_bad_input_gets_clear_errors(set: ExampleSet) {
+    let host = Host::with_example_set(set, "entity-bad-input");
     let response = signal(&host, "NoSuchEntity", "k", "add", Some("1"));
     assert_eq!(response.status, 404, "{}", response.text);
     assert!(response.json()["Message"].as_str().unwrap().contains("nosuchentity"));
@@ -134,9 +139,8 @@ fn entities_are_listed_with_state_filters_and_paging() {
     assert_eq!(later.json(), json!([]));
 }
 
-#[test]
-fn an_orchestration_calls_an_entity_and_gets_its_answer() {
-    let host = Host::with_examples("entity-call");
+fn an_orchestration_calls_an_entity_and_gets_its_answer(set: ExampleSet) {
+    let host = Host::with_example_set(set, "entity-call");
     let id = host.start_orchestration("CounterCaller", None, Some("\"called\""));
     let status = host.wait_for_finish(&id);
     assert_eq!(status["runtimeStatus"], "Completed", "{status}");
@@ -157,9 +161,8 @@ fn start_signallers(host: &Host, key: &str, orchestrations: usize, count: usize)
         .collect()
 }
 
-#[test]
-fn twenty_orchestrations_signalling_a_counter_a_hundred_times_add_up_to_two_thousand() {
-    let host = Host::with_examples("entity-2000");
+fn twenty_orchestrations_signalling_a_counter_a_hundred_times_add_up_to_two_thousand(set: ExampleSet) {
+    let host = Host::with_example_set(set, "entity-2000");
     let ids = start_signallers(&host, "shared", 20, 100);
     for id in &ids {
         assert_eq!(host.wait_for_finish(id)["runtimeStatus"], "Completed");

@@ -1,14 +1,25 @@
-//! Every example, driven over HTTP to its documented output, custom status and final status.
+//! Every example, driven over HTTP to its documented output, custom status and final status;
+//! the examples every language has run against the Rust, Python and JavaScript sets.
 
 use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{Host, PREFIX};
+use crate::support::{ExampleSet, Host, PREFIX};
 
-#[test]
-fn hello_sequence_returns_three_greetings_and_shows_its_history() {
-    let host = Host::with_examples("hello");
+in_every_language!(
+    hello_sequence_returns_three_greetings_and_shows_its_history,
+    fan_out_fan_in_sums_the_squares,
+    approval_returns_approved_when_the_event_beats_the_timer,
+    approval_returns_timeout_when_the_timer_fires_first,
+    reserve_ticket_shows_the_discount_then_the_confirmation,
+    an_event_raised_before_the_orchestrator_waits_is_kept_until_it_does,
+    city_recommender_sets_the_recommendation_and_waits_for_the_user_choice,
+    fail_always_ends_failed_with_the_activity_error,
+);
+
+fn hello_sequence_returns_three_greetings_and_shows_its_history(set: ExampleSet) {
+    let host = Host::with_example_set(set, "hello");
     let response = host.request("POST", &format!("{PREFIX}/orchestrators/E1_HelloSequence"), None);
     assert_eq!(response.status, 202, "{}", response.text);
     let payload = response.json();
@@ -100,9 +111,8 @@ fn both_path_prefixes_serve_the_api() {
     assert_eq!(status.json()["runtimeStatus"], "Completed");
 }
 
-#[test]
-fn fan_out_fan_in_sums_the_squares() {
-    let host = Host::with_examples("fanout");
+fn fan_out_fan_in_sums_the_squares(set: ExampleSet) {
+    let host = Host::with_example_set(set, "fanout");
     let id = host.start_orchestration("E2_FanOutFanIn", None, Some("10"));
     let status = host.wait_for_finish(&id);
     assert_eq!(status["runtimeStatus"], "Completed", "{status}");
@@ -128,9 +138,8 @@ fn monitor_polls_on_a_durable_timer_and_continues_as_new_until_done() {
     assert_eq!(status["customStatus"]["iteration"], 2);
 }
 
-#[test]
-fn approval_returns_approved_when_the_event_beats_the_timer() {
-    let host = Host::with_examples("approval-event");
+fn approval_returns_approved_when_the_event_beats_the_timer(set: ExampleSet) {
+    let host = Host::with_example_set(set, "approval-event");
     let id = host.start_orchestration("E4_Approval", None, Some("300"));
     host.wait_for(&id, Duration::from_secs(30), |status| {
         status["runtimeStatus"] == "Running"
@@ -141,18 +150,16 @@ fn approval_returns_approved_when_the_event_beats_the_timer() {
     assert_eq!(status["output"], "approved");
 }
 
-#[test]
-fn approval_returns_timeout_when_the_timer_fires_first() {
-    let host = Host::with_examples("approval-timer");
+fn approval_returns_timeout_when_the_timer_fires_first(set: ExampleSet) {
+    let host = Host::with_example_set(set, "approval-timer");
     let id = host.start_orchestration("E4_Approval", None, Some(r#"{"timeoutSeconds": 1}"#));
     let status = host.wait_for_finish(&id);
     assert_eq!(status["runtimeStatus"], "Completed", "{status}");
     assert_eq!(status["output"], "timeout");
 }
 
-#[test]
-fn reserve_ticket_shows_the_discount_then_the_confirmation() {
-    let host = Host::with_examples("reserve");
+fn reserve_ticket_shows_the_discount_then_the_confirmation(set: ExampleSet) {
+    let host = Host::with_example_set(set, "reserve");
     let id = host.start_orchestration("ReserveTicket", None, Some("\"user-42\""));
     let waiting = host.wait_for(&id, Duration::from_secs(30), |status| !status["customStatus"].is_null());
     assert_eq!(waiting["runtimeStatus"], "Running");
@@ -170,9 +177,8 @@ fn reserve_ticket_shows_the_discount_then_the_confirmation() {
     );
 }
 
-#[test]
-fn an_event_raised_before_the_orchestrator_waits_is_kept_until_it_does() {
-    let host = Host::with_examples("early-event");
+fn an_event_raised_before_the_orchestrator_waits_is_kept_until_it_does(set: ExampleSet) {
+    let host = Host::with_example_set(set, "early-event");
     let id = host.start_orchestration("ReserveTicket", Some("early"), Some("7"));
     // Raised at once: the orchestrator is still waiting for CalculateDiscount.
     host.raise_event(&id, "BookingConfirmed", "false");
@@ -185,9 +191,8 @@ fn an_event_raised_before_the_orchestrator_waits_is_kept_until_it_does() {
     );
 }
 
-#[test]
-fn city_recommender_sets_the_recommendation_and_waits_for_the_user_choice() {
-    let host = Host::with_examples("city");
+fn city_recommender_sets_the_recommendation_and_waits_for_the_user_choice(set: ExampleSet) {
+    let host = Host::with_example_set(set, "city");
     let cases = [
         (
             "1",
@@ -214,9 +219,8 @@ fn city_recommender_sets_the_recommendation_and_waits_for_the_user_choice() {
     }
 }
 
-#[test]
-fn fail_always_ends_failed_with_the_activity_error() {
-    let host = Host::with_examples("fail");
+fn fail_always_ends_failed_with_the_activity_error(set: ExampleSet) {
+    let host = Host::with_example_set(set, "fail");
     let id = host.start_orchestration("FailAlways", None, None);
     let status = host.wait_for_finish(&id);
     assert_eq!(status["runtimeStatus"], "Failed", "{status}");

@@ -20,16 +20,46 @@ pub fn repo_root() -> PathBuf {
         .to_owned()
 }
 
-/// The example apps, built once per test run by `examples/build.sh`.
+/// The example apps in one language. Every set has the same function names and behaviour
+/// (E1_HelloSequence, E2_FanOutFanIn, E4_Approval, ReserveTicket, CityRecommender,
+/// FailAlways, Counter, ...); the Rust set has a few more apps (monitor, bank, bench).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExampleSet {
+    Rust,
+    Python,
+    JavaScript,
+}
+
+impl ExampleSet {
+    /// The argument of `examples/build.sh` that builds this set.
+    fn build_arg(self) -> Option<&'static str> {
+        match self {
+            ExampleSet::Rust => None,
+            ExampleSet::Python => Some("python"),
+            ExampleSet::JavaScript => Some("js"),
+        }
+    }
+}
+
+/// The Rust example apps, built once per test run by `examples/build.sh`.
 pub fn example_apps() -> &'static [PathBuf] {
-    static APPS: OnceLock<Vec<PathBuf>> = OnceLock::new();
-    APPS.get_or_init(|| {
-        let output = Command::new("bash")
+    example_apps_of(ExampleSet::Rust)
+}
+
+/// The example apps of `set`, built once per test run by `examples/build.sh [python|js]`.
+/// The Python and JavaScript components are large and slow to compile, so they are also
+/// compiled once into [`component_cache`] before any test starts a host with them.
+pub fn example_apps_of(set: ExampleSet) -> &'static [PathBuf] {
+    static SETS: [OnceLock<Vec<PathBuf>>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    SETS[set as usize].get_or_init(|| {
+        let mut command = Command::new("bash");
+        command
             .arg(repo_root().join("examples/build.sh"))
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("running examples/build.sh");
-        assert!(output.status.success(), "examples/build.sh failed");
+            .args(set.build_arg())
+            .env("DURABLE", env!("CARGO_BIN_EXE_durable"))
+            .stderr(Stdio::inherit());
+        let output = command.output().expect("running examples/build.sh");
+        assert!(output.status.success(), "examples/build.sh {set:?} failed");
         let apps: Vec<PathBuf> = String::from_utf8(output.stdout)
             .expect("build.sh prints paths")
             .lines()
@@ -43,8 +73,21 @@ pub fn example_apps() -> &'static [PathBuf] {
                 app.display()
             );
         }
+        if set != ExampleSet::Rust {
+            let store = temp_dir("warm-cache").join("store.redb");
+            let cache = component_cache();
+            let host = Host::start_with_args(&store, &apps, &["--component-cache", cache.to_str().unwrap()])
+                .expect("compiling the example components");
+            drop(host);
+        }
         apps
     })
+}
+
+/// The component cache the hosts of the example-set tests share, so each large component is
+/// compiled once.
+pub fn component_cache() -> PathBuf {
+    repo_root().join("target/e2e-component-cache")
 }
 
 /// Builds every guest app of tests/guests (one cargo run per test process) and returns the
@@ -185,10 +228,20 @@ impl Host {
         }
     }
 
-    /// Starts the host with every example app.
+    /// Starts the host with every Rust example app.
     pub fn with_examples(label: &str) -> Host {
-        let store = temp_dir(label).join("store.redb");
-        Host::start(&store, example_apps()).expect("starting durable")
+        Host::with_example_set(ExampleSet::Rust, label)
+    }
+
+    /// Starts the host with every example app of `set`.
+    pub fn with_example_set(set: ExampleSet, label: &str) -> Host {
+        let store = temp_dir(&format!("{label}-{set:?}")).join("store.redb");
+        let apps = example_apps_of(set);
+        if set == ExampleSet::Rust {
+            return Host::start(&store, apps).expect("starting durable");
+        }
+        let cache = component_cache();
+        Host::start_with_args(&store, apps, &["--component-cache", cache.to_str().unwrap()]).expect("starting durable")
     }
 
     /// What the host printed on stderr.

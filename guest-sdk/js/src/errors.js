@@ -95,7 +95,8 @@ export function toFailure(error) {
     if (error !== null && typeof error === "object") {
         const any = /** @type {any} */ (error);
         const message = typeof any.message === "string" ? any.message : safeString(error);
-        let details = any.details ?? any.stack;
+        // A task failure passes the failed function's details on, not the SDK's own stack.
+        let details = error instanceof TaskFailedError ? any.details : (any.details ?? any.stack);
         if (details !== undefined && details !== null && typeof details !== "string") {
             details = safeString(details);
         }

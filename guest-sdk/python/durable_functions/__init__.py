@@ -39,6 +39,25 @@ from ._errors import (
 from ._retry import RetryOptions
 from ._task import Task, TimerTask
 
+# Shown as durable_functions.X in tracebacks and reprs, not as the private module.
+for _public in (
+    ActivityContext,
+    DFApp,
+    DeserializationError,
+    DurableOrchestrationContext,
+    EntityContext,
+    EntityId,
+    EntityLock,
+    RetryOptions,
+    SerializationError,
+    Task,
+    TaskCancelledError,
+    TaskFailedError,
+    TimerTask,
+):
+    _public.__module__ = __name__
+del _public
+
 # The names the Durable Functions Python SDK uses for the same classes.
 DurableEntityContext = EntityContext
 OrchestrationContext = DurableOrchestrationContext

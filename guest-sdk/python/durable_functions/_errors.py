@@ -68,10 +68,19 @@ def failure_from_exception(error: BaseException) -> FailureDetails:
     An uncaught ``TaskFailedError`` keeps the failed task's error type, and its details hold
     both this traceback and the task's own details.
     """
-    trace = "".join(traceback.format_exception(type(error), error, error.__traceback__)).rstrip()
+    trace = "".join(traceback.format_exception(type(error), error, _user_frames(error.__traceback__))).rstrip()
     if isinstance(error, TaskFailedError):
         details = trace
         if error.details:
             details = f"{trace}\n\nThe failed {error.task_kind}'s details:\n{error.details}"
         return FailureDetails(error.error_type, str(error), details)
     return FailureDetails(type(error).__name__, str(error), trace)
+
+
+def _user_frames(trace):
+    """The traceback without the SDK's own frames at its top (the runner that called the
+    user's function), unless nothing else is left."""
+    first = trace
+    while trace is not None and trace.tb_frame.f_globals.get("__name__", "").startswith(__package__ + "."):
+        trace = trace.tb_next
+    return trace if trace is not None else first

@@ -10,10 +10,13 @@ interpreter), so registering the functions costs nothing when the host instantia
 component.
 """
 
+import hashlib  # noqa: F401 - see _warm_up
 import os
 import random
 import sys
+import traceback  # noqa: F401 - see _warm_up
 import types as _python_types
+import uuid  # noqa: F401 - see _warm_up
 from typing import List, Optional
 
 from componentize_py_types import Err, Ok
@@ -25,6 +28,9 @@ from wit_world.imports import types as wit
 
 from . import _model as m
 from ._app import ACTIVITY, ENTITY, ORCHESTRATOR, DFApp
+from ._entity import run_batch
+from ._errors import TaskFailedError
+from ._executor import Executor
 
 # The build imports the app inside the component's interpreter, with the app directory
 # mounted writable: without this, it would leave a __pycache__ directory there.
@@ -51,6 +57,51 @@ _KINDS = {
     ENTITY: wit_registry.FunctionKind.ENTITY,
 }
 
+
+def _warm_up() -> None:
+    """Runs the SDK's own code paths once while the component is built.
+
+    A component holds only the Python modules imported while it was built (componentize-py
+    snapshots the initialised interpreter), and the standard library imports some modules
+    lazily: `uuid.uuid5` and `random.seed` import hashlib, traceback formatting imports
+    helpers for its suggestions. Exercising the paths here puts those modules in the
+    component, so they cannot be missing when an orchestration first needs them.
+    """
+    started = m.HistoryEvent(-1, 0, m.OrchestratorStarted())
+
+    def run(orchestrator, *events) -> None:
+        execution = m.HistoryEvent(-1, 0, m.ExecutionStarted("WarmUp", "warm-up", '"{\\"a\\":[1]}"'))
+        Executor(orchestrator, "WarmUp", "warm-up").apply([started, execution, *events], False)
+
+    def catches_then_fails(context):
+        context.get_input()
+        context.new_uuid()
+        context.set_custom_status({"up": [1, 2.5, None, True, "é"]})
+        try:
+            yield context.call_activity("Warm")
+        except TaskFailedError:
+            pass
+        return undefined_name  # noqa: F821 - a NameError, whose traceback looks for suggestions
+
+    def lets_it_fail(context):
+        yield context.call_activity("Warm")
+
+    failed = m.HistoryEvent(-1, 0, m.TaskFailed(0, m.FailureDetails("E", "m", "details")))
+    run(catches_then_fails, failed)
+    run(lets_it_fail, failed)
+    run(lambda context: context.missing_attribute)
+
+    def entity(context):
+        context.set_state(context.get_input())
+        raise KeyError("warm-up")
+
+    run_batch(entity, m.WitEntityId("warm", "up"), None, [m.Operation("op", "1")])
+    random.seed(int.from_bytes(os.urandom(16), "little"))
+    random.random()
+    uuid.uuid4()
+
+
+_warm_up()
 
 # ---- conversions: WIT to plain ----
 
@@ -183,7 +234,7 @@ class Orchestration(wit_orchestrator.Orchestration):
         # instance and was seeded at build time. Reseeding it from the host's random source,
         # which the host keeps per orchestration and replays identically, makes `random`
         # inside an orchestrator return the recorded values on replay.
-        random.seed(os.urandom(16))
+        random.seed(int.from_bytes(os.urandom(16), "little"))
         result = self._executor.apply([_event_in(event) for event in events], replaying)
         return _episode_out(result)
 

@@ -8,6 +8,7 @@
 mod admin_http;
 mod apps;
 mod args;
+pub mod build;
 mod check;
 mod render;
 

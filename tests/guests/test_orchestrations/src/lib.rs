@@ -20,6 +20,14 @@ async fn sub_orchestration_parent(ctx: OrchestrationContext) -> Result<Value, Er
     Ok(json!({ "sum": sum, "greetings": greetings }))
 }
 
+/// Calls the activity named in its input (`{"name": ..., "input": ...}`) wherever it is
+/// deployed (another app, another language) and returns its result.
+async fn call_activity_by_name(ctx: OrchestrationContext) -> Result<Value, Error> {
+    let call: Value = ctx.get_input()?;
+    let name = call["name"].as_str().ok_or_else(|| Error::msg("input.name must be a string"))?;
+    Ok(ctx.call_activity(name, &call["input"]).await?)
+}
+
 /// A failing sub-orchestration surfaces as a catchable error in the parent.
 async fn sub_orchestration_failure(ctx: OrchestrationContext) -> Result<String, Error> {
     match ctx.call_sub_orchestrator::<Value>("FailAlways", None, ()).await {
@@ -137,6 +145,7 @@ fn starter(ctx: &mut EntityContext<u32>) -> Result<(), Error> {
 
 durable_sdk::export! {
     orchestrators: {
+        "CallActivityByName" => call_activity_by_name,
         "RewindMe" => rewind_me,
         "ScheduledSignal" => scheduled_signal,
         "SubOrchestrationParent" => sub_orchestration_parent,
