@@ -2,9 +2,11 @@
 # Usage: install-toolchain.sh DIR
 #
 # Makes DIR a Python virtual environment holding componentize-py and this SDK
-# (durable_functions), ready for build-app.sh (put DIR/bin first on PATH, or set
-# COMPONENTIZE_PY=DIR/bin/componentize-py). Idempotent: prints nothing when DIR is already
-# up to date; reinstalls the SDK whenever its sources changed since the last run.
+# (durable_functions), ready for `durable build` (which finds target/polyglot/python-venv of
+# the repository by itself, as scripts/setup-polyglot.sh installs it; for another DIR put
+# DIR/bin first on PATH, or set COMPONENTIZE_PY=DIR/bin/componentize-py). Idempotent: prints
+# nothing when DIR is already up to date; reinstalls the SDK whenever its sources changed
+# since the last run.
 # Needs python3 (3.11 or later) and, for the first run only, access to PyPI.
 set -euo pipefail
 

@@ -73,6 +73,25 @@ impl ExecutionState {
         state
     }
 
+    /// The state an episode ends from: with the `ExecutionStarted` among `accepted` (the
+    /// execution's first episode) already observed, so that even an execution that ends in
+    /// its first episode knows its parent, whom it must notify.
+    pub fn including_start(&self, accepted: &[HistoryEvent]) -> std::borrow::Cow<'_, ExecutionState> {
+        let start = accepted
+            .iter()
+            .find(|event| matches!(event.kind, EventKind::ExecutionStarted { .. }));
+        match start {
+            Some(start) if !self.started => {
+                let mut state = self.clone();
+                state.observe(start);
+                // The event is counted when the episode's new history is appended.
+                state.history_len -= 1;
+                std::borrow::Cow::Owned(state)
+            }
+            _ => std::borrow::Cow::Borrowed(self),
+        }
+    }
+
     /// Updates the state with one event appended to the history.
     pub fn observe(&mut self, event: &HistoryEvent) {
         self.history_len += 1;
@@ -693,6 +712,7 @@ pub fn finish_episode(
     accepted: Vec<HistoryEvent>,
     returned: Option<EpisodeResult>,
 ) -> Result<EpisodeOutcome, ReplayError> {
+    let state = &*state.including_start(&accepted);
     let mut new_history = Vec::with_capacity(accepted.len() + 4);
     new_history.push(HistoryEvent::new(now, EventKind::OrchestratorStarted));
     let mut suspended = state.suspended;
@@ -942,6 +962,7 @@ pub fn end_episode(
     reason: Option<String>,
     failure: Option<FailureDetails>,
 ) -> EpisodeOutcome {
+    let state = &*state.including_start(&accepted);
     let mut new_history = vec![HistoryEvent::new(now, EventKind::OrchestratorStarted)];
     new_history.extend(accepted);
     let mut outcome = EpisodeOutcome {

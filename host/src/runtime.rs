@@ -373,13 +373,18 @@ impl Orchestrations {
                 }
                 Err(failure) => {
                     self.evict(instance_id).await;
-                    let state = state_with_started(&state, &triage.accepted);
                     replay::end_episode(&state, now, triage.accepted.clone(), None, Some(failure))
                 }
             }
         };
 
-        let mut commit = self.build_commit(&record, &state, consumed, outcome, now);
+        let mut commit = self.build_commit(
+            &record,
+            &state.including_start(&triage.accepted),
+            consumed,
+            outcome,
+            now,
+        );
         let version = self.live.get(instance_id).map(|live| live.app.hash.clone());
         let limits = self
             .apps
@@ -387,10 +392,15 @@ impl Orchestrations {
         if let Some(excess) = over_limits(&commit, &limits) {
             self.evict(instance_id).await;
             let failure = FailureDetails::host("LimitExceeded", excess);
-            let state = state_with_started(&state, &triage.accepted);
             let outcome = replay::end_episode(&state, now, triage.accepted.clone(), None, Some(failure));
             let consumed = std::mem::take(&mut commit.consumed);
-            commit = self.build_commit(&record, &state, consumed, outcome, now);
+            commit = self.build_commit(
+                &record,
+                &state.including_start(&triage.accepted),
+                consumed,
+                outcome,
+                now,
+            );
         }
         if commit.reset_history {
             // A new execution starts on the newest version of its app.
@@ -1173,19 +1183,6 @@ fn started_name(events: &[HistoryEvent]) -> Option<String> {
         EventKind::ExecutionStarted { name, .. } => Some(name.clone()),
         _ => None,
     })
-}
-
-/// The state as it will be once the accepted `ExecutionStarted` (if any) is history, so a
-/// failure in the very first episode still reaches a parent.
-fn state_with_started(state: &ExecutionState, accepted: &[HistoryEvent]) -> ExecutionState {
-    let mut state = state.clone();
-    for event in accepted {
-        if matches!(event.kind, EventKind::ExecutionStarted { .. }) {
-            state.observe(event);
-            state.history_len -= 1;
-        }
-    }
-    state
 }
 
 /// Queues a signal to an entity now, or as a timer when it is scheduled for later.

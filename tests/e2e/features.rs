@@ -47,6 +47,16 @@ fn sub_orchestrations_in_other_apps_return_their_outputs_to_the_parent() {
 }
 
 #[test]
+fn a_sub_orchestration_that_finishes_in_its_first_episode_still_answers_its_parent() {
+    let host = Host::start(&temp_dir("sub-at-once").join("store.redb"), &all_apps()).unwrap();
+    // E2_FanOutFanIn of 0 squares nothing and returns in the episode that starts it.
+    let id = host.start_orchestration("SubOrchestrationParent", None, Some("0"));
+    let status = host.wait_for_finish(&id);
+    assert_eq!(status["runtimeStatus"], "Completed", "{status}");
+    assert_eq!(status["output"]["sum"], json!(0), "{status}");
+}
+
+#[test]
 fn a_failed_sub_orchestration_is_a_catchable_error_in_the_parent() {
     let host = Host::start(&temp_dir("sub-fail").join("store.redb"), &all_apps()).unwrap();
     let id = host.start_orchestration("SubOrchestrationFailure", None, None);

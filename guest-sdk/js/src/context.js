@@ -250,6 +250,16 @@ export class DurableOrchestrationContext {
     }
 
     /**
+     * Not available on this host: durable HTTP calls would need the host to make them.
+     * Call an activity that uses fetch (outbound HTTP goes to the hosts the app's
+     * configuration allows).
+     * @returns {never}
+     */
+    callHttp() {
+        throw new TypeError("callHttp is not supported by the durable host: call an activity that uses fetch instead");
+    }
+
+    /**
      * @param {string} taskKind
      * @param {string} name
      * @param {unknown} input

@@ -1,6 +1,6 @@
 // durable-functions for the durable host: write orchestrators, activities and entities in
 // JavaScript, in the style of the durable-functions npm package (v3), and build them into
-// a WebAssembly component with build-app.sh.
+// a WebAssembly component with `durable build`.
 
 export { app, Registry } from "./registry.js";
 export { RetryOptions } from "./retry.js";

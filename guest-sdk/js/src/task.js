@@ -9,7 +9,7 @@
 // task_any; that is what makes the order of actions and the first failure reported the
 // same as there.
 
-import { TaskFailedError } from "./errors.js";
+import { TaskFailedError, TaskKind } from "./errors.js";
 import { PendingKind } from "./state.js";
 import { decode } from "./json.js";
 import { retryAt } from "./retry.js";
@@ -338,7 +338,7 @@ export class ExternalEventTask extends Task {
             value = this._decodePayload(event.input);
         } catch (error) {
             const failure = { errorType: DESERIALIZATION_ERROR, message: `the payload could not be decoded: ${error}` };
-            return this._fail(new TaskFailedError("external event", this._name, failure, undefined));
+            return this._fail(new TaskFailedError(TaskKind.externalEvent, this._name, failure, undefined));
         }
         return this._succeed(value);
     }

@@ -21,7 +21,7 @@ durable host runs.
     def say_hello(city: str) -> str:
         return f"Hello {city}!"
 
-An app is a directory whose ``function_app.py`` defines ``app``; ``build-app.sh`` turns
+An app is a directory whose ``function_app.py`` defines ``app``; ``durable build`` turns
 it into a component. Orchestrators are generator functions that run by replay, so they
 must be deterministic: see ``DurableOrchestrationContext``.
 """

@@ -38,9 +38,10 @@ USAGE:
              PATH/dist/NAME.wasm for Python and JavaScript)
 
     Python and JavaScript need their toolchains: run scripts/setup-polyglot.sh from the repository
-    (a virtualenv with componentize-py, and node_modules with componentize-js and esbuild, under
-    target/polyglot), or point DURABLE_PYTHON (a python with componentize-py and durable_functions)
-    and DURABLE_JS_TOOLCHAIN (a directory with node_modules) elsewhere.
+    (a virtualenv with componentize-py and the SDK, and node_modules with componentize-js and
+    esbuild, under target/polyglot), or point COMPONENTIZE_PY (componentize-py in a virtualenv
+    holding durable_functions), DURABLE_JS_TOOLCHAIN (a directory with node_modules) and
+    DURABLE_JS_SDK (guest-sdk/js) elsewhere.
 
     Prints the path of each component built on stdout; progress on stderr.
 ";

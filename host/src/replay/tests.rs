@@ -444,6 +444,62 @@ fn completing_a_sub_orchestration_notifies_its_parent() {
 }
 
 #[test]
+fn a_sub_orchestration_that_completes_in_its_first_episode_notifies_its_parent() {
+    let parent = ParentInstance {
+        instance_id: "parent".into(),
+        name: "P".into(),
+        execution_id: 4,
+        task_scheduled_id: 0,
+    };
+    let accepted = vec![event(EventKind::ExecutionStarted {
+        name: "Child".into(),
+        instance_id: "parent:0".into(),
+        input: Some("0".into()),
+        parent: Some(parent.clone()),
+    })];
+    let returned = EpisodeResult {
+        actions: vec![Action {
+            id: -1,
+            kind: ActionKind::Complete {
+                result: Some("0".into()),
+            },
+        }],
+        custom_status: None,
+    };
+    let fresh = ExecutionState::default();
+    let outcome = finish_episode("parent:0", &fresh, at(1), accepted.clone(), Some(returned)).unwrap();
+    assert_eq!(outcome.status, RuntimeStatus::Completed);
+    assert_eq!(
+        outcome.effects,
+        vec![Effect::NotifyParent {
+            parent: parent.clone(),
+            event: EventKind::SubOrchestrationInstanceCompleted {
+                task_scheduled_id: 0,
+                result: Some("0".into()),
+            },
+        }]
+    );
+    let failed = end_episode(
+        &fresh,
+        at(1),
+        accepted,
+        None,
+        Some(FailureDetails::host("Trap", "boom")),
+    );
+    assert!(
+        matches!(
+            &failed.effects[..],
+            [Effect::NotifyParent {
+                event: EventKind::SubOrchestrationInstanceFailed { .. },
+                ..
+            }]
+        ),
+        "{:?}",
+        failed.effects
+    );
+}
+
+#[test]
 fn continue_as_new_ends_the_episode_with_a_restart_effect() {
     let state = ExecutionState::from_history(&hello_sequence_history()[..4]);
     let carried = vec![CarriedEvent {
