@@ -24,7 +24,9 @@ async fn sub_orchestration_parent(ctx: OrchestrationContext) -> Result<Value, Er
 /// deployed (another app, another language) and returns its result.
 async fn call_activity_by_name(ctx: OrchestrationContext) -> Result<Value, Error> {
     let call: Value = ctx.get_input()?;
-    let name = call["name"].as_str().ok_or_else(|| Error::msg("input.name must be a string"))?;
+    let name = call["name"]
+        .as_str()
+        .ok_or_else(|| Error::msg("input.name must be a string"))?;
     Ok(ctx.call_activity(name, &call["input"]).await?)
 }
 
