@@ -44,6 +44,9 @@ const ENTITIES: TableDefinition<&str, &[u8]> = TableDefinition::new("entities");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const NEXT_ID: &str = "next_id";
 
+/// How many ids one write of the high-water mark reserves.
+const ID_BLOCK: u64 = 1 << 16;
+
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -347,6 +350,9 @@ pub type InstanceAndInbox = (Option<InstanceRecord>, Vec<(u64, Message)>);
 pub struct Store {
     db: Database,
     next_id: AtomicU64,
+    /// The id the store has on disk as its high-water mark: every id below it may be in use.
+    /// Ids are reserved in blocks so that most transactions need not write it.
+    reserved_id: AtomicU64,
     /// Counts committed transactions, so a waiter re-reads when something changed instead
     /// of polling on an interval.
     commits: tokio::sync::watch::Sender<u64>,
@@ -369,6 +375,7 @@ impl Store {
         Ok(Store {
             db,
             next_id: AtomicU64::new(next_id),
+            reserved_id: AtomicU64::new(next_id),
             commits: tokio::sync::watch::Sender::new(0),
         })
     }
@@ -391,14 +398,24 @@ impl Store {
         let txn = self.db.begin_write()?;
         let mut notices = Notices::default();
         let mut results = Vec::with_capacity(writes.len());
+        let mut reservation = None;
         {
             let mut tables = Tables::open(&txn)?;
             for write in writes {
                 results.push(self.apply_one(&mut tables, write, &mut notices)?);
             }
-            tables.meta.insert(NEXT_ID, self.next_id.load(Ordering::Relaxed))?;
+            // Every id this transaction uses was allocated by now; when one is past the
+            // reservation, the transaction moves the reservation on by a block.
+            let next_id = self.next_id.load(Ordering::Relaxed);
+            if next_id > self.reserved_id.load(Ordering::Relaxed) {
+                reservation = Some(next_id + ID_BLOCK);
+                tables.meta.insert(NEXT_ID, next_id + ID_BLOCK)?;
+            }
         }
         txn.commit()?;
+        if let Some(reservation) = reservation {
+            self.reserved_id.fetch_max(reservation, Ordering::Relaxed);
+        }
         self.commits.send_modify(|count| *count += 1);
         Ok((results, notices))
     }
