@@ -4,7 +4,8 @@
 //!
 //! The guest functions are the example app `examples/bench` (plus the `Counter` entity of
 //! `examples/counter`); `--app` names them, else `examples/build.sh` is run from the current
-//! directory.
+//! directory. The `polyglot` workload is the exception: its `--app` files are the
+//! `hello_sequence` example built in each guest language, measured one after the other.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,6 +32,7 @@ durable bench: measures the host on this machine (an embedded task hub, fresh st
 
 USAGE:
     durable bench WORKLOAD|all [--instances N] [--json] [--app FILE.wasm ...] [--dir DIR]
+    durable bench polyglot --app FILE.wasm [--app FILE.wasm ...] [--instances N] [--json]
 
     --instances N   the workload's size (instances, activities, events, signals, requests...)
     --json          one JSON object per workload: {\"workload\",\"parameters\",\"figures\"}
@@ -50,6 +52,11 @@ WORKLOADS (default size):
     long-history (50000)     per-step time at ~10 and at N history events; resume after restart
     idle (100000)            instances waiting for an event: process RSS
     http-status (50000)      GET status requests over loopback HTTP, 16 keep-alive connections
+
+    polyglot (200)           not in `all`; runs alone. For each --app exporting E1_HelloSequence
+                             (the hello_sequence example in Rust, Python or JS): load time with
+                             an empty and with a warm component cache, N instances at once
+                             (orchestrations/s, time per episode), p50 start->Completed of 20
 ";
 
 /// A benchmark workload.
@@ -65,6 +72,9 @@ enum Workload {
     LongHistory,
     Idle,
     HttpStatus,
+    /// Not in [`Workload::ALL`]: it measures the apps given with `--app` (one guest
+    /// language each), not the bench app, and a Python app alone takes seconds to compile.
+    Polyglot,
 }
 
 impl Workload {
@@ -93,11 +103,15 @@ impl Workload {
             Workload::LongHistory => "long-history",
             Workload::Idle => "idle",
             Workload::HttpStatus => "http-status",
+            Workload::Polyglot => "polyglot",
         }
     }
 
     fn parse(name: &str) -> Option<Workload> {
-        Workload::ALL.into_iter().find(|workload| workload.name() == name)
+        Workload::ALL
+            .into_iter()
+            .chain([Workload::Polyglot])
+            .find(|workload| workload.name() == name)
     }
 
     fn default_size(self) -> u64 {
@@ -112,6 +126,7 @@ impl Workload {
             Workload::LongHistory => 50_000,
             Workload::Idle => 100_000,
             Workload::HttpStatus => 50_000,
+            Workload::Polyglot => 200,
         }
     }
 
@@ -127,6 +142,7 @@ impl Workload {
             Workload::LongHistory => "step at 50,000 <= 1.5x at 10; resume <= 200 ms",
             Workload::Idle => "100,000 idle <= 1 GiB RSS",
             Workload::HttpStatus => ">= 20,000 req/s",
+            Workload::Polyglot => "none: start-up and per-step cost per guest language",
         }
     }
 }
@@ -265,6 +281,21 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options> {
     if options.workloads.is_empty() {
         bail!("durable bench needs a workload (or all)\n\n{USAGE}");
     }
+    if options.workloads.contains(&Workload::Polyglot) {
+        // Its --app files are the apps it measures, so they cannot also be the bench and
+        // counter apps the other workloads need.
+        if options.workloads.len() > 1 {
+            bail!("durable bench polyglot runs alone: its --app files are the apps it measures");
+        }
+        if options.apps.is_empty() {
+            bail!(
+                "durable bench polyglot needs --app FILE.wasm, once per app to measure: the \
+                 hello_sequence example, e.g. target/wasm32-wasip2/release/hello_sequence.wasm, \
+                 target/polyglot/python/hello_sequence.wasm, target/polyglot/js/hello_sequence.wasm \
+                 (built by examples/build.sh, examples/build.sh python, examples/build.sh js)"
+            );
+        }
+    }
     Ok(options)
 }
 
@@ -278,7 +309,11 @@ pub fn main(args: impl Iterator<Item = String>) -> Result<()> {
 }
 
 async fn run(options: Options) -> Result<()> {
-    let app_paths = find_apps(options.apps.clone())?;
+    let app_paths = if options.workloads == [Workload::Polyglot] {
+        options.apps.clone()
+    } else {
+        find_apps(options.apps.clone())?
+    };
     let (base, fallback_note) = match &options.dir {
         Some(dir) => (dir.clone(), None),
         None => {
@@ -304,6 +339,11 @@ async fn run(options: Options) -> Result<()> {
 }
 
 async fn run_in(options: &Options, app_paths: &[PathBuf], root: &Path, note: Option<String>) -> Result<()> {
+    if options.workloads == [Workload::Polyglot] {
+        // Before anything loads an app: each app's first load is what polyglot measures.
+        print_machine(options, root, note);
+        return polyglot(options, app_paths, root).await;
+    }
     let wasm = Arc::new(WasmRuntime::new(Some(root.join("component-cache")))?);
     let mut loaded = Vec::new();
     for path in app_paths {
@@ -332,21 +372,7 @@ async fn run_in(options: &Options, app_paths: &[PathBuf], root: &Path, note: Opt
         bail!("no app exports the entity Counter: give --app .../counter.wasm (examples/counter)");
     }
 
-    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
-    let (device, fs) = mount_of(root).unwrap_or_else(|| ("?".into(), "?".into()));
-    let machine = format!(
-        "durable bench: {cores} cores; stores under {} ({fs} on {device}); every acknowledged commit fsynced; {} build",
-        root.display(),
-        if cfg!(debug_assertions) { "debug" } else { "release" }
-    );
-    if options.json {
-        eprintln!("{machine}");
-    } else {
-        println!("{machine}");
-    }
-    if let Some(note) = note {
-        eprintln!("note: {note}");
-    }
+    print_machine(options, root, note);
 
     let bench = Bench {
         root: root.to_owned(),
@@ -362,13 +388,7 @@ async fn run_in(options: &Options, app_paths: &[PathBuf], root: &Path, note: Opt
             eprintln!("running {} ({size})...", workload.name());
         }
         match bench.run(*workload, size).await {
-            Ok(report) => {
-                if options.json {
-                    println!("{}", report.to_json());
-                } else {
-                    println!("{}", report.to_row());
-                }
-            }
+            Ok(report) => print_report(options, &report),
             Err(error) => {
                 eprintln!("error: workload {} failed: {error:#}", workload.name());
                 failed.push(workload.name());
@@ -379,6 +399,34 @@ async fn run_in(options: &Options, app_paths: &[PathBuf], root: &Path, note: Opt
         bail!("workloads failed: {}", failed.join(", "));
     }
     Ok(())
+}
+
+/// Prints the machine line (stdout with the table, stderr with `--json`) and `note`.
+fn print_machine(options: &Options, root: &Path, note: Option<String>) {
+    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    let (device, fs) = mount_of(root).unwrap_or_else(|| ("?".into(), "?".into()));
+    let machine = format!(
+        "durable bench: {cores} cores; stores under {} ({fs} on {device}); every acknowledged commit fsynced; {} build",
+        root.display(),
+        if cfg!(debug_assertions) { "debug" } else { "release" }
+    );
+    if options.json {
+        eprintln!("{machine}");
+    } else {
+        println!("{machine}");
+    }
+    if let Some(note) = note {
+        eprintln!("note: {note}");
+    }
+}
+
+/// Prints one report (a JSON line with `--json`, else a table row).
+fn print_report(options: &Options, report: &Report) {
+    if options.json {
+        println!("{}", report.to_json());
+    } else {
+        println!("{}", report.to_row());
+    }
 }
 
 /// The apps: `--app` files, else what `examples/build.sh` builds (bench and counter).
@@ -587,6 +635,8 @@ impl Bench {
         let dir = self.fresh_dir(workload)?;
         let report = match workload {
             Workload::HttpStatus => self.http_status(&dir, size).await,
+            // `parse` keeps it alone and `run_in` runs it without a Bench (no bench app).
+            Workload::Polyglot => Err(anyhow::anyhow!("polyglot runs alone, not with other workloads")),
             _ => {
                 let hub = self.open(&dir)?;
                 let result = match workload {
@@ -604,7 +654,7 @@ impl Bench {
                         let _ = std::fs::remove_dir_all(&dir);
                         return Ok(report);
                     }
-                    Workload::HttpStatus => unreachable!(),
+                    Workload::HttpStatus | Workload::Polyglot => unreachable!(),
                 };
                 close(hub).await;
                 result
@@ -1081,6 +1131,224 @@ async fn idle(hub: &Arc<TaskHub>, instances: u64) -> Result<Report> {
         .figure("instances_running_per_s", per_second(instances, elapsed)))
 }
 
+/// The orchestrator `polyglot` runs: sample E1 (`examples/hello_sequence` and its Python and
+/// JavaScript versions), three activities in sequence.
+const HELLO_SEQUENCE: &str = "E1_HelloSequence";
+
+/// What every E1_HelloSequence returns.
+fn hello_sequence_output() -> Value {
+    json!(["Hello Tokyo!", "Hello Seattle!", "Hello London!"])
+}
+
+/// How many E1_HelloSequence instances `polyglot` runs one at a time for its latency.
+const POLYGLOT_LATENCY_INSTANCES: u64 = 20;
+
+/// Runs `polyglot` for each app of `app_paths` in turn, printing each report as it is done;
+/// an app that fails is reported and the others still run.
+async fn polyglot(options: &Options, app_paths: &[PathBuf], root: &Path) -> Result<()> {
+    let instances = options.size.unwrap_or(Workload::Polyglot.default_size());
+    let mut failed = Vec::new();
+    for (index, path) in app_paths.iter().enumerate() {
+        if !options.json {
+            eprintln!("running polyglot ({instances}) on {}...", path.display());
+        }
+        let dir = root.join(format!("polyglot-{index}"));
+        let outcome = polyglot_app(path, &dir, instances).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        match outcome {
+            Ok(report) => print_report(options, &report),
+            Err(error) => {
+                eprintln!("error: workload polyglot failed on {}: {error:#}", path.display());
+                failed.push(path.display().to_string());
+            }
+        }
+    }
+    if !failed.is_empty() {
+        bail!("workload polyglot failed on: {}", failed.join(", "));
+    }
+    Ok(())
+}
+
+/// One app's `polyglot` report: its loads with an empty and a warm component cache, then,
+/// on a hub with only this app (and the runtime that loaded it from the cache, as after a
+/// restart), one instance, `instances` at once, and [`POLYGLOT_LATENCY_INSTANCES`] one at a
+/// time.
+async fn polyglot_app(path: &Path, dir: &Path, instances: u64) -> Result<Report> {
+    let size = std::fs::metadata(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .len();
+    let cache = dir.join("component-cache");
+
+    // Only the load is timed, not the engine's creation: that is paid once per host, not
+    // per app.
+    let (compile_ms, compiled_size) = {
+        let wasm = WasmRuntime::new(Some(cache.clone()))?;
+        let started = Instant::now();
+        let app = wasm
+            .load(path, Sandbox::default())
+            .await
+            .map_err(|error| anyhow::anyhow!("{error}"))?;
+        let elapsed = started.elapsed();
+        if !app
+            .functions
+            .iter()
+            .any(|(name, kind)| name == HELLO_SEQUENCE && *kind == FunctionKind::Orchestrator)
+        {
+            bail!(
+                "{} does not export the orchestrator {HELLO_SEQUENCE}: polyglot measures the \
+                 hello_sequence example (examples/hello_sequence, examples/python/hello_sequence, \
+                 examples/js/hello_sequence)",
+                path.display()
+            );
+        }
+        // Without the cache file the second load would compile again and cached_load_ms
+        // would be a second compile_ms (the runtime only warns when it cannot write it).
+        let cached = cache.join(format!("{}.cwasm", app.hash));
+        let compiled_size = std::fs::metadata(&cached)
+            .with_context(|| format!("loading {} did not write {}", path.display(), cached.display()))?
+            .len();
+        (millis(elapsed), compiled_size)
+    };
+
+    // A fresh runtime, as a restarted host has: the compiled code comes only from the cache
+    // file (which the OS page cache still holds, as on a restart soon after the first start).
+    let wasm = Arc::new(WasmRuntime::new(Some(cache))?);
+    let started = Instant::now();
+    let app = wasm
+        .load(path, Sandbox::default())
+        .await
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    let cached_load_ms = millis(started.elapsed());
+
+    let apps = Arc::new(Apps::new(vec![app]));
+    let hub = Arc::new(TaskHub::open(
+        &dir.join("store.redb"),
+        wasm,
+        apps,
+        DispatchConfig::default(),
+        HubPolicy::default(),
+    )?);
+    let measured = polyglot_run(&hub, instances).await;
+    close(hub).await;
+    let (first, throughput, latency) = measured?;
+    let (elapsed, episodes) = throughput;
+
+    Ok(Report::new(Workload::Polyglot)
+        .parameter(
+            "app",
+            path.file_name().map_or_else(
+                || path.display().to_string(),
+                |name| name.to_string_lossy().into_owned(),
+            ),
+        )
+        .parameter("language", language_of(path))
+        .parameter("size_mb", round(size as f64 / 1e6))
+        .parameter("compiled_mb", round(compiled_size as f64 / 1e6))
+        .parameter("instances", instances)
+        .parameter("episodes", episodes)
+        .parameter("latency_instances", POLYGLOT_LATENCY_INSTANCES)
+        .parameter(
+            "mode",
+            "E1_HelloSequence, N at once then 20 one at a time; episode_us = wall time / episodes, \
+             an upper bound that includes the activities and commits (see BENCHMARKS.md)",
+        )
+        .figure("compile_ms", compile_ms)
+        .figure("cached_load_ms", cached_load_ms)
+        .figure("first_orchestration_ms", millis(first))
+        .figure("orchestrations_per_s", per_second(instances, elapsed))
+        .figure("episode_us", elapsed.as_secs_f64() * 1e6 / episodes.max(1) as f64)
+        .figure("latency_p50_ms", percentile(&latency, 0.5)))
+}
+
+/// Wall time and episode count of a throughput run.
+type Throughput = (Duration, u64);
+
+/// The orchestrations of `polyglot` on `hub`: the first instance alone (its time), then
+/// `instances` at once (wall time and orchestrator episodes), then
+/// [`POLYGLOT_LATENCY_INSTANCES`] one at a time (sorted latencies in ms). Every instance
+/// must complete with the greetings.
+async fn polyglot_run(hub: &Arc<TaskHub>, instances: u64) -> Result<(Duration, Throughput, Vec<f64>)> {
+    let client = hub.client();
+    let expected = hello_sequence_output();
+    let check = |id: &str| -> Result<()> {
+        let output = completed_output(hub.store(), id)?;
+        if output != expected {
+            bail!("{HELLO_SEQUENCE} instance {id} returned {output}, expected {expected}");
+        }
+        Ok(())
+    };
+
+    // The first instance instantiates the app (orchestrator and activity instances): a
+    // start-up cost, kept out of the throughput figures.
+    let started = Instant::now();
+    client.start_new(HELLO_SEQUENCE, Some("first".into()), None).await?;
+    let first = wait_until(hub.store(), "the first instance", |store| finished(store, "first")).await? - started;
+    check("first")?;
+
+    let ids: Vec<String> = (0..instances).map(|i| format!("polyglot-{i}")).collect();
+    let started = Instant::now();
+    let starter = client.clone();
+    bounded(instances, usize::MAX, move |i| {
+        let client = starter.clone();
+        async move {
+            client
+                .start_new(HELLO_SEQUENCE, Some(format!("polyglot-{i}")), None)
+                .await?;
+            Ok(())
+        }
+    })
+    .await?;
+    let done = wait_until(hub.store(), "the instances", |store| Ok(!unfinished(store)?)).await?;
+    let elapsed = done - started;
+    // Counted rather than assumed to be 4 per instance, so episode_us divides by what ran.
+    let mut episodes = 0;
+    for id in &ids {
+        check(id)?;
+        episodes += hub
+            .store()
+            .history(id)?
+            .iter()
+            .filter(|event| matches!(event.kind, EventKind::OrchestratorStarted))
+            .count() as u64;
+    }
+
+    let mut latency = Vec::new();
+    for i in 0..POLYGLOT_LATENCY_INSTANCES {
+        let id = format!("polyglot-latency-{i}");
+        let started = Instant::now();
+        client.start_new(HELLO_SEQUENCE, Some(id.clone()), None).await?;
+        let done = wait_until(hub.store(), &id, |store| finished(store, &id)).await?;
+        check(&id)?;
+        latency.push(millis(done - started));
+    }
+    Ok((first, (elapsed, episodes), sorted(latency)))
+}
+
+/// The guest language of an app, guessed from its path: a directory or file name part
+/// `python` or `js` (as `examples/build.sh python|js` writes them, under
+/// `target/polyglot/LANGUAGE/`), else `rust` (the wasm32-wasip2 target directory).
+fn language_of(path: &Path) -> &'static str {
+    let words: Vec<String> = path
+        .components()
+        .flat_map(|component| {
+            component
+                .as_os_str()
+                .to_string_lossy()
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .map(str::to_ascii_lowercase)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let has = |names: &[&str]| words.iter().any(|word| names.contains(&word.as_str()));
+    if has(&["python", "py"]) {
+        "python"
+    } else if has(&["js", "javascript"]) {
+        "js"
+    } else {
+        "rust"
+    }
+}
+
 /// A keep-alive HTTP/1.1 connection for `http-status`.
 struct HttpConnection {
     stream: tokio::net::TcpStream,
@@ -1151,7 +1419,7 @@ mod tests {
 
     #[test]
     fn every_workload_parses_by_name() {
-        for workload in Workload::ALL {
+        for workload in Workload::ALL.into_iter().chain([Workload::Polyglot]) {
             assert_eq!(Workload::parse(workload.name()), Some(workload));
         }
         let options = parse(["all", "--instances=5", "--json"].map(String::from).into_iter()).unwrap();
@@ -1160,6 +1428,36 @@ mod tests {
         assert!(options.json);
         assert!(parse(["nope"].map(String::from).into_iter()).is_err());
         assert!(parse(["latency", "--instances", "0"].map(String::from).into_iter()).is_err());
+    }
+
+    #[test]
+    fn polyglot_runs_alone_on_the_given_apps() {
+        let args = |list: &[&str]| list.iter().map(|arg| (*arg).to_owned()).collect::<Vec<_>>().into_iter();
+        let options = parse(args(&["polyglot", "--app", "a.wasm", "--app", "b.wasm"])).unwrap();
+        assert_eq!(options.workloads, [Workload::Polyglot]);
+        assert_eq!(options.apps.len(), 2);
+        assert!(!parse(args(&["all"])).unwrap().workloads.contains(&Workload::Polyglot));
+        assert!(parse(args(&["polyglot"])).is_err(), "no --app");
+        assert!(parse(args(&["polyglot", "latency", "--app", "a.wasm"])).is_err());
+        assert!(parse(args(&["all", "polyglot", "--app", "a.wasm"])).is_err());
+    }
+
+    #[test]
+    fn language_is_guessed_from_the_path() {
+        assert_eq!(
+            language_of(Path::new("target/polyglot/python/hello_sequence.wasm")),
+            "python"
+        );
+        assert_eq!(
+            language_of(Path::new("/r/target/polyglot/js/hello_sequence.wasm")),
+            "js"
+        );
+        assert_eq!(language_of(Path::new("hello_sequence.py.wasm")), "python");
+        assert_eq!(
+            language_of(Path::new("target/wasm32-wasip2/release/hello_sequence.wasm")),
+            "rust"
+        );
+        assert_eq!(language_of(Path::new("/home/jsmith/hello.wasm")), "rust");
     }
 
     #[test]

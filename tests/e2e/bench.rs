@@ -1,5 +1,6 @@
 //! `durable bench all` at tiny sizes: every workload runs and prints a JSON line with
-//! positive figures. No test asserts a time: the figures are for BENCHMARKS.md.
+//! positive figures; likewise `durable bench polyglot` on the Rust example. No test asserts
+//! a time: the figures are for BENCHMARKS.md.
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -69,4 +70,59 @@ fn bench_rejects_an_unknown_workload() {
         .expect("running durable bench");
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown workload"));
+}
+
+/// `durable bench polyglot` on the Rust hello_sequence example (the Python and JavaScript
+/// ones take seconds to compile, too slow for every test run): one JSON
+/// line with positive figures, and no store or component cache left behind.
+#[test]
+fn bench_polyglot_prints_positive_figures() {
+    let dir = temp_dir("bench-polyglot");
+    let app = example("hello_sequence");
+    let output = Command::new(env!("CARGO_BIN_EXE_durable"))
+        .args(["bench", "polyglot", "--instances", "5", "--json", "--dir"])
+        .arg(&dir)
+        .arg("--app")
+        .arg(&app)
+        .output()
+        .expect("running durable bench polyglot");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "durable bench polyglot failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "one report per app\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let report: Value =
+        serde_json::from_str(lines[0]).unwrap_or_else(|error| panic!("not JSON ({error}): {}", lines[0]));
+    assert_eq!(report["workload"], "polyglot", "{report}");
+    assert_eq!(report["parameters"]["app"], "hello_sequence.wasm", "{report}");
+    assert_eq!(report["parameters"]["language"], "rust", "{report}");
+    assert!(
+        report["parameters"]["size_mb"].as_f64().is_some_and(|size| size > 0.0),
+        "{report}"
+    );
+    let figures = report["figures"].as_object().expect("figures");
+    for name in [
+        "compile_ms",
+        "cached_load_ms",
+        "orchestrations_per_s",
+        "episode_us",
+        "latency_p50_ms",
+    ] {
+        assert!(figures.contains_key(name), "no {name}: {report}");
+    }
+    for (name, value) in figures {
+        let value = value
+            .as_f64()
+            .unwrap_or_else(|| panic!("{name} is not a number: {report}"));
+        assert!(value > 0.0, "{name} = {value}: {report}");
+    }
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert!(left.is_empty(), "durable bench left {left:?} in {}", dir.display());
 }
