@@ -65,14 +65,20 @@ pub struct Committer {
 impl Committer {
     /// Commits `write` (grouped with whatever else is waiting) and returns once it is durable.
     pub async fn commit(&self, write: Write) -> Result<WriteResult, CommitError> {
+        self.submit(write).await
+    }
+
+    /// Queues `write` now; the returned future resolves once it is durable.
+    fn submit(&self, write: Write) -> impl Future<Output = Result<WriteResult, CommitError>> + use<> {
         let (reply, answer) = oneshot::channel();
-        self.requests
-            .send(CommitRequest {
-                write,
-                reply: Some(reply),
-            })
-            .map_err(|_| CommitError(Arc::new(shutting_down())))?;
-        answer.await.map_err(|_| CommitError(Arc::new(shutting_down())))?
+        let queued = self.requests.send(CommitRequest {
+            write,
+            reply: Some(reply),
+        });
+        async move {
+            queued.map_err(|_| CommitError(Arc::new(shutting_down())))?;
+            answer.await.map_err(|_| CommitError(Arc::new(shutting_down())))?
+        }
     }
 }
 
@@ -334,14 +340,18 @@ async fn run_activity_worker(
     }
 }
 
-/// Commits one batch of due timers, retrying until it is durable.
+/// Commits one batch of due timers, retrying until it is durable. The batch joins the
+/// committer's queue at once, ahead of the steps its own timers will cause.
 fn fire(committer: &Committer, timers: Vec<(TimerKey, TimerItem)>) {
+    let write = Write::TimersFired { timers };
+    let first = committer.submit(write.clone());
     let committer = committer.clone();
     tokio::spawn(async move {
-        let write = Write::TimersFired { timers };
-        while let Err(error) = committer.commit(write.clone()).await {
+        let mut outcome = first.await;
+        while let Err(error) = outcome {
             eprintln!("error: {} timers not committed: {error}", write.weight());
             tokio::time::sleep(Duration::from_secs(1)).await;
+            outcome = committer.commit(write.clone()).await;
         }
     });
 }
