@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{ExampleSet, Host, PREFIX, component_cache, example_apps_of, repo_root, temp_dir, test_guest};
+use crate::support::{
+    ExampleSet, Host, PREFIX, component_cache, durable, durable_with_env, example_apps, example_apps_of, repo_root,
+    temp_dir, test_guest,
+};
 
 /// The test app `tests/guests/LANGUAGE/determinism`, built once per test run with
 /// `durable build` (the toolchain comes from `examples/build.sh`, which the example set
@@ -142,4 +145,65 @@ fn a_rust_orchestrator_calls_an_activity_and_sub_orchestrations_of_another_app(s
         status["output"],
         json!({"sum": 14, "greetings": ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]})
     );
+}
+
+#[test]
+fn durable_build_names_what_a_directory_without_an_app_should_hold() {
+    let empty = temp_dir("build-empty");
+    let run = durable(&["build", empty.to_str().unwrap()]);
+    run.assert_code(1);
+    for expected in ["Cargo.toml", "function_app.py", "package.json"] {
+        assert!(run.stderr.contains(expected), "{}", run.stderr);
+    }
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+}
+
+#[test]
+fn durable_build_says_how_to_install_a_missing_toolchain() {
+    let python_app = repo_root().join("tests/guests/python/determinism");
+    let run = durable_with_env(
+        &["build", python_app.to_str().unwrap()],
+        &[("COMPONENTIZE_PY", Some("/nonexistent/componentize-py"))],
+    );
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains("install-toolchain.sh") && run.stderr.contains("componentize-py==0.25.1"),
+        "{}",
+        run.stderr
+    );
+
+    let js_app = repo_root().join("tests/guests/js/determinism");
+    let empty = temp_dir("build-no-js-toolchain");
+    let run = durable_with_env(
+        &["build", js_app.to_str().unwrap()],
+        &[("DURABLE_JS_TOOLCHAIN", Some(empty.to_str().unwrap()))],
+    );
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains("componentize-js") && run.stderr.contains("install-toolchain.sh"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn durable_build_of_a_rust_app_prints_the_component_it_built() {
+    example_apps();
+    let out = temp_dir("build-rust").join("hello.wasm");
+    let run = durable_with_env(
+        &[
+            "build",
+            repo_root().join("examples/hello_sequence").to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        // The examples are already built there by examples/build.sh: cargo has nothing to do.
+        &[("CARGO_TARGET_DIR", Some(repo_root().join("target").to_str().unwrap()))],
+    );
+    run.assert_code(0);
+    assert_eq!(run.stdout.trim(), out.to_str().unwrap());
+    let store = temp_dir("build-rust-host").join("store.redb");
+    let host = Host::start(&store, &[out]).expect("starting durable");
+    let id = host.start_orchestration("E1_HelloSequence", None, None);
+    assert_eq!(host.wait_for_finish(&id)["output"][0], "Hello Tokyo!");
 }

@@ -278,6 +278,19 @@ fn on_path(name: &str) -> Option<PathBuf> {
 
 /// componentize-py with the durable_functions SDK installed beside it, in a virtualenv.
 fn build_python(dir: &Path, out: Option<&Path>) -> Result<PathBuf> {
+    let install = format!(
+        "Install the Python toolchain, {COMPONENTIZE_PY} and the durable_functions SDK, into a \
+         virtualenv with `guest-sdk/python/install-toolchain.sh target/polyglot/python-venv` from the \
+         repository (scripts/setup-polyglot.sh does it), then put its bin/ on PATH or set COMPONENTIZE_PY"
+    );
+    if let Some(given) = std::env::var_os("COMPONENTIZE_PY").map(PathBuf::from)
+        && !given.is_file()
+    {
+        bail!(
+            "COMPONENTIZE_PY is {}, which does not exist. {install}",
+            given.display()
+        );
+    }
     let componentize = std::env::var_os("COMPONENTIZE_PY")
         .map(PathBuf::from)
         .or_else(|| on_path("componentize-py"))
@@ -286,14 +299,7 @@ fn build_python(dir: &Path, out: Option<&Path>) -> Result<PathBuf> {
                 .map(|repo| repo.join("target/polyglot/python-venv/bin/componentize-py"))
                 .filter(|candidate| candidate.is_file())
         })
-        .with_context(|| {
-            format!(
-                "componentize-py was not found (needed for Python apps). Install the Python toolchain, \
-                 {COMPONENTIZE_PY} and the durable_functions SDK, into a virtualenv with \
-                 `guest-sdk/python/install-toolchain.sh target/polyglot/python-venv` from the repository \
-                 (scripts/setup-polyglot.sh does it), then put its bin/ on PATH or set COMPONENTIZE_PY"
-            )
-        })?;
+        .with_context(|| format!("componentize-py was not found (needed for Python apps). {install}"))?;
     let venv = componentize
         .parent()
         .and_then(Path::parent)
