@@ -83,13 +83,26 @@ impl Language {
     }
 }
 
-/// Runs `durable build` with the arguments after `build`; returns the process's exit code.
+/// A wrong command line (exit code 2), as opposed to a build that failed (exit code 1).
+#[derive(Debug)]
+struct UsageError(String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}\n\n{USAGE}", self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Runs `durable build` with the arguments after `build`; returns the process's exit code:
+/// 0 built, 1 the build failed, 2 usage error.
 pub fn main(args: impl Iterator<Item = String>) -> i32 {
     match run(args) {
         Ok(()) => 0,
         Err(error) => {
             eprintln!("error: {error:#}");
-            1
+            if error.is::<UsageError>() { 2 } else { 1 }
         }
     }
 }
@@ -103,10 +116,15 @@ fn run(mut args: impl Iterator<Item = String>) -> Result<()> {
                 print!("{USAGE}");
                 return Ok(());
             }
-            "-o" | "--out" => out = Some(PathBuf::from(args.next().context("-o needs a file")?)),
-            flag if flag.starts_with('-') => bail!("unknown option {flag}\n\n{USAGE}"),
+            "-o" | "--out" => match args.next() {
+                Some(file) => out = Some(PathBuf::from(file)),
+                None => return Err(UsageError("-o needs a file".into()).into()),
+            },
+            flag if flag.starts_with('-') => return Err(UsageError(format!("unknown option {flag}")).into()),
             path if dir.is_none() => dir = Some(PathBuf::from(path)),
-            extra => bail!("one app directory at a time ({extra} is a second)"),
+            extra => {
+                return Err(UsageError(format!("one app directory at a time ({extra} is a second)")).into());
+            }
         }
     }
     let dir = dir.unwrap_or_else(|| PathBuf::from("."));
