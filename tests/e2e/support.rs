@@ -218,7 +218,8 @@ impl Host {
                 line.clear();
             }
         });
-        match address.recv_timeout(Duration::from_secs(120)) {
+        // Generous: the first start with a Python or JavaScript set compiles six large components.
+        match address.recv_timeout(Duration::from_secs(300)) {
             Ok(base) => Ok(Host { child, base, stderr }),
             Err(_) => {
                 let _ = child.kill();
