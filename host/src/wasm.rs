@@ -651,12 +651,11 @@ impl WasmRuntime {
         let idle = app.idle_activities.lock().expect("activity pool lock").pop();
         let (mut store, instance, stderr) = match idle {
             Some(ActivityInstance {
-                mut store,
+                store,
                 instance,
                 stderr,
             }) => {
                 stderr.clear();
-                begin_call(&mut store, budget);
                 (store, Some(instance), stderr)
             }
             None => {
@@ -664,11 +663,11 @@ impl WasmRuntime {
                 let wasi = activity_wasi(&app.sandbox.grants, stderr.clone()).map_err(|error| GuestTrap {
                     message: format!("{what} cannot be given its grants: {error:#}"),
                 })?;
-                let mut store = self.new_store(wasi, &app.sandbox.grants.allowed_hosts, limits);
-                begin_call(&mut store, budget);
+                let store = self.new_store(wasi, &app.sandbox.grants.allowed_hosts, limits);
                 (store, None, stderr)
             }
         };
+        begin_call(&mut store, budget);
         let call = async {
             let instance = match instance {
                 Some(instance) => instance,

@@ -35,21 +35,6 @@ fn check_store(app: &Path, store: &Path, extra: &[&str]) -> CliRun {
     check(&args)
 }
 
-fn history_types(host: &Host, id: &str) -> Vec<String> {
-    let status = host
-        .request("GET", &format!("{PREFIX}/instances/{id}?showHistory=true"), None)
-        .json();
-    status["historyEvents"]
-        .as_array()
-        .map(|events| {
-            events
-                .iter()
-                .filter_map(|event| event["EventType"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[test]
 fn check_reports_which_unfinished_instances_a_candidate_would_break() {
     let store = temp_dir("check").join("store.redb");
@@ -62,7 +47,7 @@ fn check_reports_which_unfinished_instances_a_candidate_would_break() {
     let wait = Duration::from_secs(60);
     // Versioned waits for "go" once its activity's result is in the history.
     host.wait_for(&versioned, wait, |_| {
-        history_types(&host, &versioned)
+        host.history_types(&versioned)
             .iter()
             .any(|kind| kind == "TaskCompleted")
     });

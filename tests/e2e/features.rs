@@ -8,18 +8,6 @@ use serde_json::{Value, json};
 
 use crate::support::{Host, PREFIX, all_apps, temp_dir};
 
-fn history_types(host: &Host, id: &str) -> Vec<String> {
-    let status = host
-        .request("GET", &format!("{PREFIX}/instances/{id}?showHistory=true"), None)
-        .json();
-    status["historyEvents"]
-        .as_array()
-        .expect("historyEvents")
-        .iter()
-        .map(|event| event["EventType"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 #[test]
 fn sub_orchestrations_in_other_apps_return_their_outputs_to_the_parent() {
     let host = Host::start(&temp_dir("sub").join("store.redb"), &all_apps()).unwrap();
@@ -35,7 +23,7 @@ fn sub_orchestrations_in_other_apps_return_their_outputs_to_the_parent() {
         child["runtimeStatus"], "Completed",
         "the named child instance exists: {child}"
     );
-    let types = history_types(&host, &id);
+    let types = host.history_types(&id);
     assert_eq!(
         types
             .iter()
@@ -79,7 +67,7 @@ fn retries_run_as_durable_timers_until_the_attempts_are_spent() {
         status["output"].as_str().unwrap().contains("Fail always fails"),
         "{status}"
     );
-    let types = history_types(&host, &id);
+    let types = host.history_types(&id);
     assert_eq!(types.iter().filter(|t| *t == "TaskFailed").count(), 3, "{types:?}");
     assert_eq!(types.iter().filter(|t| *t == "TimerFired").count(), 2, "{types:?}");
 }

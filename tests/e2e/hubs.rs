@@ -56,6 +56,11 @@ fn in_hub(host: &Host, method: &str, path: &str, hub: &str, key: &str, body: Opt
     http(&host.base, method, &with_key(path, hub, key), body, &[]).unwrap()
 }
 
+/// Sends a request with `key` in the `x-functions-key` header.
+fn keyed(host: &Host, method: &str, path: &str, key: &str, body: Option<&str>) -> crate::support::Response {
+    http(&host.base, method, path, body, &[("x-functions-key", key)]).unwrap()
+}
+
 fn with_key(path: &str, hub: &str, key: &str) -> String {
     let separator = if path.contains('?') { '&' } else { '?' };
     format!("{path}{separator}taskHub={hub}&code={key}")
@@ -63,14 +68,13 @@ fn with_key(path: &str, hub: &str, key: &str) -> String {
 
 /// Starts E4_Approval in alpha and returns its id.
 fn start_approval(host: &Host) -> String {
-    let response = http(
-        &host.base,
+    let response = keyed(
+        host,
         "POST",
         &format!("{PREFIX}/orchestrators/E4_Approval?taskHub=alpha"),
+        ALPHA_KEY,
         Some("600"),
-        &[("x-functions-key", ALPHA_KEY)],
-    )
-    .unwrap();
+    );
     assert_eq!(response.status, 202, "{}", response.text);
     let body = response.json();
     let status_uri = body["statusQueryGetUri"].as_str().unwrap();
@@ -147,7 +151,7 @@ fn a_key_of_one_hub_opens_nothing_of_another() {
     assert_eq!(response.json().as_array().map(Vec::len), Some(0), "{}", response.text);
     // A hub key does not open the admin API.
     for key in [ALPHA_KEY, BETA_KEY] {
-        let response = http(&host.base, "GET", "/admin/hubs", None, &[("x-functions-key", key)]).unwrap();
+        let response = keyed(&host, "GET", "/admin/hubs", key, None);
         assert_eq!(response.status, 401, "{}", response.text);
     }
     // Alpha's key still works, in either form, and the instance was untouched by all the above.
@@ -170,14 +174,13 @@ fn a_key_of_one_hub_opens_nothing_of_another() {
         assert!(std::time::Instant::now() < deadline, "{id} did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let response = http(
-        &host.base,
+    let response = keyed(
+        &host,
         "POST",
         &format!("{PREFIX}/instances/{id}/raiseEvent/Approval?taskHub=alpha"),
+        ALPHA_KEY,
         Some("true"),
-        &[("x-functions-key", ALPHA_KEY)],
-    )
-    .unwrap();
+    );
     assert_eq!(response.status, 202, "{}", response.text);
     let status = wait_in(&host, "alpha", ALPHA_KEY, &id);
     assert_eq!(status["runtimeStatus"], "Completed", "{status}");
@@ -218,7 +221,7 @@ fn hub_names_are_checked_before_anything_else_is_told() {
     let response = http(&host.base, "GET", &format!("{path}?taskHub=gamma"), None, &[]).unwrap();
     assert_eq!(response.status, 401, "{}", response.text);
     // Two hubs and no taskHub: the request must say which.
-    let response = http(&host.base, "GET", &path, None, &[("x-functions-key", ALPHA_KEY)]).unwrap();
+    let response = keyed(&host, "GET", &path, ALPHA_KEY, None);
     assert_eq!(response.status, 400, "{}", response.text);
     assert!(response.text.contains("taskHub"), "{}", response.text);
     // Hub names match in any case; an unknown connection is named in the error.
@@ -239,14 +242,7 @@ fn hub_names_are_checked_before_anything_else_is_told() {
         response.text
     );
     // The admin key lists the hubs.
-    let response = http(
-        &host.base,
-        "GET",
-        "/admin/hubs",
-        None,
-        &[("x-functions-key", ADMIN_KEY)],
-    )
-    .unwrap();
+    let response = keyed(&host, "GET", "/admin/hubs", ADMIN_KEY, None);
     assert_eq!(response.status, 200, "{}", response.text);
     let names: Vec<String> = response.json()["hubs"]
         .as_array()
@@ -268,14 +264,7 @@ fn keys_rotate_without_a_restart() {
     assert_eq!(status_with(NEW_KEY), 401);
     // Both keys during the hand-over, through the admin API...
     write_two_hub_config(&config, &[ALPHA_KEY, NEW_KEY], "");
-    let response = http(
-        &host.base,
-        "POST",
-        "/admin/keys/reload",
-        None,
-        &[("x-functions-key", ADMIN_KEY)],
-    )
-    .unwrap();
+    let response = keyed(&host, "POST", "/admin/keys/reload", ADMIN_KEY, None);
     assert_eq!(response.status, 200, "{}", response.text);
     assert_eq!(status_with(ALPHA_KEY), 200);
     assert_eq!(status_with(NEW_KEY), 200);
@@ -292,26 +281,12 @@ fn keys_rotate_without_a_restart() {
     }
     assert_eq!(status_with(NEW_KEY), 200);
     // A key reload needs the admin key.
-    let response = http(
-        &host.base,
-        "POST",
-        "/admin/keys/reload",
-        None,
-        &[("x-functions-key", NEW_KEY)],
-    )
-    .unwrap();
+    let response = keyed(&host, "POST", "/admin/keys/reload", NEW_KEY, None);
     assert_eq!(response.status, 401, "{}", response.text);
     // A reload that would leave alpha with no key (open to anyone) is refused, and the
     // keys in force stay.
     write_two_hub_config(&config, &[], "");
-    let response = http(
-        &host.base,
-        "POST",
-        "/admin/keys/reload",
-        None,
-        &[("x-functions-key", ADMIN_KEY)],
-    )
-    .unwrap();
+    let response = keyed(&host, "POST", "/admin/keys/reload", ADMIN_KEY, None);
     assert_eq!(response.status, 400, "{}", response.text);
     assert!(response.text.contains("no keys left"), "{}", response.text);
     assert_eq!(status_with(NEW_KEY), 200);

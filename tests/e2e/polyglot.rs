@@ -10,8 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::{
-    ExampleSet, Host, PREFIX, component_cache, durable, durable_with_env, example_apps, example_apps_of, repo_root,
-    temp_dir, test_guest,
+    ExampleSet, Host, PREFIX, durable, durable_with_env, example_apps, example_apps_of, repo_root, temp_dir, test_guest,
 };
 
 /// The test app `tests/guests/LANGUAGE/determinism`, built once per test run with
@@ -54,8 +53,7 @@ fn determinism_app(set: ExampleSet) -> &'static Path {
 }
 
 fn start_with(store: &Path, apps: &[PathBuf]) -> Host {
-    let cache = component_cache();
-    Host::start_with_args(store, apps, &["--component-cache", cache.to_str().unwrap()]).expect("starting durable")
+    Host::start_with_shared_cache(store, apps).expect("starting durable")
 }
 
 in_python_and_javascript!(

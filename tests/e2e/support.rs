@@ -75,10 +75,7 @@ pub fn example_apps_of(set: ExampleSet) -> &'static [PathBuf] {
         }
         if set != ExampleSet::Rust {
             let store = temp_dir("warm-cache").join("store.redb");
-            let cache = component_cache();
-            let host = Host::start_with_args(&store, &apps, &["--component-cache", cache.to_str().unwrap()])
-                .expect("compiling the example components");
-            drop(host);
+            drop(Host::start_with_shared_cache(&store, &apps).expect("compiling the example components"));
         }
         apps
     })
@@ -241,8 +238,14 @@ impl Host {
         if set == ExampleSet::Rust {
             return Host::start(&store, apps).expect("starting durable");
         }
+        Host::start_with_shared_cache(&store, apps).expect("starting durable")
+    }
+
+    /// Starts the host with the [`component_cache`] the language-set tests share, so a large
+    /// component compiled once loads in milliseconds afterwards.
+    pub fn start_with_shared_cache(store: &Path, apps: &[PathBuf]) -> Result<Host> {
         let cache = component_cache();
-        Host::start_with_args(&store, apps, &["--component-cache", cache.to_str().unwrap()]).expect("starting durable")
+        Host::start_with_args(store, apps, &["--component-cache", cache.to_str().unwrap()])
     }
 
     /// What the host printed on stderr.
@@ -304,6 +307,22 @@ impl Host {
     /// GET the status of `id`.
     pub fn status(&self, id: &str) -> Response {
         self.request("GET", &format!("{PREFIX}/instances/{id}"), None)
+    }
+
+    /// The `EventType`s of `id`'s history, in order (none while it has no history yet).
+    pub fn history_types(&self, id: &str) -> Vec<String> {
+        let status = self
+            .request("GET", &format!("{PREFIX}/instances/{id}?showHistory=true"), None)
+            .json();
+        status["historyEvents"]
+            .as_array()
+            .map(|events| {
+                events
+                    .iter()
+                    .filter_map(|event| event["EventType"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Polls the status of `id` until `done` holds or `timeout` passes.

@@ -215,10 +215,16 @@ fn build_rust(dir: &Path, out: Option<&Path>) -> Result<Vec<PathBuf>> {
 
 /// Copies `from` to `to`, creating `to`'s directory.
 fn copy(from: &Path, to: &Path) -> Result<()> {
-    if let Some(parent) = to.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+    create_parent(to)?;
+    std::fs::copy(from, to).with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+    Ok(())
+}
+
+/// Creates the directory `file` goes in, if it names one.
+fn create_parent(file: &Path) -> Result<()> {
+    if let Some(parent) = file.parent().filter(|parent| !parent.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
-    std::fs::copy(from, to).with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
     Ok(())
 }
 
@@ -235,8 +241,18 @@ fn run_step(command: &mut Command, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// The default output of a Python or JavaScript app: `DIR/dist/NAME.wasm`, NAME being the
-/// directory's name.
+/// Where a Python or JavaScript app's component goes, its directory created: `out`, else
+/// `DIR/dist/NAME.wasm`, NAME being the directory's name.
+fn output_path(dir: &Path, out: Option<&Path>) -> Result<PathBuf> {
+    let out = match out {
+        Some(out) => out.to_owned(),
+        None => default_out(dir)?,
+    };
+    create_parent(&out)?;
+    Ok(out)
+}
+
+/// `DIR/dist/NAME.wasm`, NAME being the directory's name.
 fn default_out(dir: &Path) -> Result<PathBuf> {
     let absolute = dir
         .canonicalize()
@@ -336,13 +352,7 @@ fn build_python(dir: &Path, out: Option<&Path>) -> Result<PathBuf> {
             python.display()
         );
     }
-    let out = match out {
-        Some(out) => out.to_owned(),
-        None => default_out(dir)?,
-    };
-    if let Some(parent) = out.parent() {
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    }
+    let out = output_path(dir, out)?;
     let wit = ScratchDir::with_wit()?;
     let mut command = Command::new(&componentize);
     if let Some(venv) = venv {
@@ -405,13 +415,7 @@ fn build_js(dir: &Path, out: Option<&Path>) -> Result<PathBuf> {
             main.display()
         );
     }
-    let out = match out {
-        Some(out) => out.to_owned(),
-        None => default_out(dir)?,
-    };
-    if let Some(parent) = out.parent().filter(|parent| !parent.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    }
+    let out = output_path(dir, out)?;
     let scratch = ScratchDir::with_wit()?;
     let bundle = scratch.0.join("app.js");
     let mut alias_sdk = OsString::from("--alias:durable-functions=");
