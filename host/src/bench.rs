@@ -741,6 +741,7 @@ impl Bench {
         let config = HostConfigFile {
             admin_keys: Vec::new(),
             http: HttpLimits::default(),
+            host: Default::default(),
             hubs: [(hub.name.clone(), hub)].into_iter().collect(),
         };
         let (hosting, problems) = Hosting::start(config, None, self.wasm.clone(), DispatchConfig::default()).await?;

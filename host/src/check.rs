@@ -2,8 +2,9 @@
 //! every unfinished instance of a task hub against a candidate component and reports,
 //! per instance, whether the candidate would diverge.
 //!
-//! The replay is the runtime's revive, step by step: a fresh orchestration resource per
-//! instance, the random generator seeded by the instance id, one `apply` per recorded
+//! The replay is the runtime's revive, step by step: a fresh orchestration in a wasm
+//! instance of its own, its randomness seeded by the instance and execution ids (both
+//! through [`WasmRuntime::orchestration`]), one `apply` per recorded
 //! episode with `replaying = true` and the clock reading that episode's recorded time, and
 //! [`replay::check_replayed_episode`] on what came back. Nothing is written: the store is
 //! only read, and the candidate runs in the deterministic orchestrator sandbox.
@@ -28,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::history::{RuntimeStatus, Timestamp};
 use crate::replay::{self, ExecutionState};
 use crate::store::{self, ListCursor, ListFilter, Store, StoreError};
-use crate::wasm::{App, FunctionKind, OrchestratorHost, WasmRuntime};
+use crate::wasm::{App, FunctionKind, WasmRuntime};
 
 /// The statuses of instances a new version would have to take over.
 pub const CHECKED_STATUSES: [RuntimeStatus; 3] =
@@ -152,11 +153,7 @@ pub async fn check_candidate(store: &Store, wasm: &WasmRuntime, candidate: &App)
         candidate_hash: candidate.hash.clone(),
         ..CheckReport::default()
     };
-    let mut checker = Checker {
-        wasm,
-        candidate,
-        host: None,
-    };
+    let mut checker = Checker { wasm, candidate };
     let mut cursor: Option<ListCursor> = None;
     loop {
         let (records, next) = store.list(&filter, cursor.as_ref(), PAGE)?;
@@ -168,7 +165,9 @@ pub async fn check_candidate(store: &Store, wasm: &WasmRuntime, candidate: &App)
             let state = ExecutionState::from_history(&history);
             let name = if state.started { state.name } else { record.name };
             let episodes = replay::recorded_episodes(&history);
-            let (episodes_replayed, verdict) = checker.check(&record.instance_id, &name, &episodes).await;
+            let (episodes_replayed, verdict) = checker
+                .check(&record.instance_id, record.execution_id, &name, &episodes)
+                .await;
             report.push(InstanceCheck {
                 instance_id: record.instance_id,
                 name,
@@ -189,16 +188,22 @@ pub async fn check_candidate(store: &Store, wasm: &WasmRuntime, candidate: &App)
     Ok(report)
 }
 
-/// The candidate and its sandbox, made on first use and again after a trap.
+/// The candidate, replayed into a fresh orchestration per instance exactly as `runtime`
+/// revives one.
 struct Checker<'a> {
     wasm: &'a WasmRuntime,
     candidate: &'a App,
-    host: Option<OrchestratorHost>,
 }
 
 impl Checker<'_> {
-    /// Replays one instance's episodes; returns how many were fed and the verdict.
-    async fn check(&mut self, instance_id: &str, name: &str, episodes: &[replay::RecordedEpisode]) -> (usize, Verdict) {
+    /// Replays one execution's episodes; returns how many were fed and the verdict.
+    async fn check(
+        &mut self,
+        instance_id: &str,
+        execution_id: u64,
+        name: &str,
+        episodes: &[replay::RecordedEpisode],
+    ) -> (usize, Verdict) {
         let exported = self
             .candidate
             .functions
@@ -207,33 +212,21 @@ impl Checker<'_> {
         if !exported {
             return (0, Verdict::NotExported);
         }
-        if self.host.is_none() {
-            match self.wasm.orchestrator_host(self.candidate).await {
-                Ok(host) => self.host = Some(host),
-                Err(trap) => return (0, Verdict::Trapped { message: trap.message }),
-            }
-        }
-        let host = self.host.as_mut().expect("created above");
-        let resource = match host.create(name, instance_id).await {
-            Ok(resource) => resource,
-            Err(trap) => {
-                self.host = None;
-                return (0, Verdict::Trapped { message: trap.message });
-            }
+        let mut guest = match self
+            .wasm
+            .orchestration(self.candidate, name, instance_id, execution_id)
+            .await
+        {
+            Ok(guest) => guest,
+            Err(trap) => return (0, Verdict::Trapped { message: trap.message }),
         };
-        // Exactly as `runtime`'s revive: the seed of the instance id, each episode's own time.
-        let mut rng = crate::wasm::rng_seed(instance_id);
         for (index, episode) in episodes.iter().enumerate() {
             let time = episode.inbound.first().map_or(Timestamp(0), |event| event.timestamp);
-            let result = match host.apply(resource, &episode.inbound, true, time, &mut rng).await {
+            let result = match guest.apply(&episode.inbound, true, time).await {
                 Ok(result) => result,
-                Err(trap) => {
-                    self.host = None;
-                    return (index + 1, Verdict::Trapped { message: trap.message });
-                }
+                Err(trap) => return (index + 1, Verdict::Trapped { message: trap.message }),
             };
             if let Err(divergence) = replay::check_replayed_episode(index, &episode.actions, &result.actions) {
-                host.drop_orchestration(resource).await;
                 return (
                     index + 1,
                     Verdict::Diverges {
@@ -242,7 +235,6 @@ impl Checker<'_> {
                 );
             }
         }
-        host.drop_orchestration(resource).await;
         (episodes.len(), Verdict::Compatible)
     }
 }

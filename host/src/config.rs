@@ -66,6 +66,13 @@ pub struct LimitsFile {
     pub activity_concurrency: Option<usize>,
     /// Orchestration starts accepted per second through the API; 0 means unlimited.
     pub starts_per_second: Option<u32>,
+    /// An instance whose linear memory grew past this many bytes is not kept between calls.
+    pub idle_instance_bytes: Option<u64>,
+    /// An idle activity instance unused this many milliseconds is dropped.
+    pub instance_idle_ms: Option<u64>,
+    /// Linear memory the hub's idle instances (pooled activity instances, live
+    /// orchestrations) may hold together, in bytes.
+    pub idle_memory_bytes: Option<u64>,
 }
 
 impl LimitsFile {
@@ -83,6 +90,13 @@ impl LimitsFile {
                 .map_or(base.history_events, |events| events as usize),
             activity_concurrency: self.activity_concurrency.unwrap_or(base.activity_concurrency),
             starts_per_second: self.starts_per_second.unwrap_or(base.starts_per_second),
+            idle_instance_bytes: self
+                .idle_instance_bytes
+                .map_or(base.idle_instance_bytes, |bytes| bytes as usize),
+            instance_idle: self.instance_idle_ms.map_or(base.instance_idle, Duration::from_millis),
+            idle_memory_bytes: self
+                .idle_memory_bytes
+                .map_or(base.idle_memory_bytes, |bytes| bytes as usize),
         }
     }
 }
@@ -104,6 +118,12 @@ pub struct Limits {
     pub activity_concurrency: usize,
     /// Orchestration starts accepted per second through the API; 0 means unlimited.
     pub starts_per_second: u32,
+    /// An instance whose linear memory grew past this is not kept between calls.
+    pub idle_instance_bytes: usize,
+    /// An idle activity instance unused this long is dropped.
+    pub instance_idle: Duration,
+    /// Linear memory the hub's idle instances may hold together.
+    pub idle_memory_bytes: usize,
 }
 
 impl Default for Limits {
@@ -117,6 +137,9 @@ impl Default for Limits {
             history_events: 1_000_000,
             activity_concurrency: 16,
             starts_per_second: 0,
+            idle_instance_bytes: guest.idle_instance_bytes,
+            instance_idle: guest.instance_idle,
+            idle_memory_bytes: 1 << 30,
         }
     }
 }
@@ -128,6 +151,24 @@ impl Limits {
             call_timeout: self.call_timeout,
             activity_timeout: self.activity_timeout,
             memory_bytes: self.memory_bytes,
+            idle_instance_bytes: self.idle_instance_bytes,
+            instance_idle: self.instance_idle,
+        }
+    }
+}
+
+/// Totals of the whole host (the `[host]` table).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HostLimits {
+    /// Linear memory all idle instances of all hubs may hold together, in bytes.
+    pub idle_memory_bytes: usize,
+}
+
+impl Default for HostLimits {
+    fn default() -> Self {
+        HostLimits {
+            idle_memory_bytes: crate::wasm::DEFAULT_HOST_IDLE_MEMORY_BYTES,
         }
     }
 }
@@ -164,6 +205,8 @@ struct HostFile {
     admin_keys: Vec<String>,
     #[serde(default)]
     http: HttpLimits,
+    #[serde(default)]
+    host: HostLimits,
     #[serde(default)]
     limits: LimitsFile,
     #[serde(default)]
@@ -215,6 +258,8 @@ pub struct HostConfigFile {
     pub admin_keys: Vec<String>,
     /// HTTP server limits.
     pub http: HttpLimits,
+    /// Totals of the whole host.
+    pub host: HostLimits,
     /// The hubs by name.
     pub hubs: BTreeMap<String, HubConfig>,
 }
@@ -430,9 +475,12 @@ impl HostConfigFile {
                 if !is_valid_name(&app_name) {
                     return invalid(format!("hubs.{name}.apps: invalid app name {app_name:?}"));
                 }
-                if app.limits.activity_concurrency.is_some() || app.limits.starts_per_second.is_some() {
+                if app.limits.activity_concurrency.is_some()
+                    || app.limits.starts_per_second.is_some()
+                    || app.limits.idle_memory_bytes.is_some()
+                {
                     return invalid(format!(
-                        "hubs.{name}.apps.{app_name}.limits: activity_concurrency and starts_per_second are limits of the whole hub; set them in [hubs.{name}.limits]"
+                        "hubs.{name}.apps.{app_name}.limits: activity_concurrency, starts_per_second and idle_memory_bytes are limits of the whole hub; set them in [hubs.{name}.limits]"
                     ));
                 }
                 let app_limits = app.limits.over(&limits);
@@ -487,6 +535,7 @@ impl HostConfigFile {
         Ok(HostConfigFile {
             admin_keys: parsed.admin_keys,
             http: parsed.http,
+            host: parsed.host,
             hubs,
         })
     }

@@ -261,7 +261,7 @@ async fn run_orchestration_worker(
                 WorkerInput::StepDone(instance_id, committed) => {
                     in_flight.remove(&instance_id);
                     if !committed {
-                        orchestrations.evict(&instance_id).await;
+                        orchestrations.evict(&instance_id);
                     }
                     if !dirty.remove(&instance_id) && committed {
                         continue;
@@ -310,7 +310,7 @@ async fn run_orchestration_worker(
             }
             Err(error) => {
                 eprintln!("error: reading '{instance_id}' failed: {error}");
-                orchestrations.evict(&instance_id).await;
+                orchestrations.evict(&instance_id);
             }
         }
     }

@@ -256,7 +256,7 @@ impl Hub {
                 Err(error) => problems.push(format!("hub '{}': app '{name}' rejected: {error}", config.name)),
             }
         }
-        let apps = Arc::new(Apps::deployed(current));
+        let apps = Arc::new(Apps::deployed(current).with_idle_memory_bytes(config.limits.idle_memory_bytes));
         // Older versions stay loadable for the orchestrations pinned to them; `collect`
         // below drops those nothing uses.
         for hash in stored_versions(&config.apps_dir) {

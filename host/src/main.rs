@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use durable_host::config::{HostConfigFile, HttpLimits, HubConfig, Limits};
+use durable_host::config::{HostConfigFile, HostLimits, HttpLimits, HubConfig, Limits};
 use durable_host::dispatch::DispatchConfig;
 use durable_host::hubs::Hosting;
 use durable_host::wasm::WasmRuntime;
@@ -156,6 +156,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             let config = HostConfigFile {
                 admin_keys: Vec::new(),
                 http: HttpLimits::default(),
+                host: HostLimits::default(),
                 hubs: [(hub.name.clone(), hub)].into_iter().collect(),
             };
             let dir = store.parent().map(PathBuf::from).unwrap_or_default();
@@ -166,7 +167,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .component_cache
         .clone()
         .unwrap_or_else(|| state_dir.join("component-cache"));
-    let wasm = Arc::new(WasmRuntime::new(Some(component_cache))?);
+    let wasm = Arc::new(WasmRuntime::new(Some(component_cache))?.with_idle_memory_bytes(config.host.idle_memory_bytes));
     let (hosting, problems) = Hosting::start(config, args.config.clone(), wasm, args.dispatch.clone()).await?;
     for problem in &problems {
         eprintln!("error: {problem}");

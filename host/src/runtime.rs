@@ -4,15 +4,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use wasmtime::component::ResourceAny;
-
 use crate::history::{
     EntityAction, EntityCaller, EntityId, EntityRecord, EpisodeResult, EventKind, FailureDetails, HistoryEvent,
     InstanceRecord, Message, ParentInstance, RuntimeStatus, Timestamp,
 };
 use crate::replay::{self, Disposition, Effect, EpisodeOutcome, ExecutionState};
 use crate::store::{ActivityWorkItem, ChildStart, EntityCommit, StepCommit, Store, StoreError, TimerItem};
-use crate::wasm::{App, FunctionKind, GuestTrap, OrchestratorHost, WasmRuntime};
+use crate::wasm::{App, EntityHost, FunctionKind, GuestTrap, IdleCharge, IdleMemory, OrchestrationGuest, WasmRuntime};
 
 /// How many inbox messages one step takes at most.
 const INBOX_BATCH: usize = 1_000;
@@ -25,6 +23,8 @@ const INBOX_BATCH: usize = 1_000;
 pub struct Apps {
     catalog: std::sync::RwLock<Catalog>,
     changes: std::sync::atomic::AtomicU64,
+    /// The hub's budget of idle instance memory.
+    idle: Arc<IdleMemory>,
 }
 
 /// One deployed app.
@@ -95,7 +95,20 @@ impl Apps {
         Apps {
             catalog: std::sync::RwLock::new(catalog),
             changes: std::sync::atomic::AtomicU64::new(0),
+            idle: IdleMemory::new(crate::config::Limits::default().idle_memory_bytes),
         }
+    }
+
+    /// Sets the hub's budget of idle instance memory (pooled activity instances and live
+    /// orchestrations of all its apps).
+    pub fn with_idle_memory_bytes(mut self, limit: usize) -> Self {
+        self.idle = IdleMemory::new(limit);
+        self
+    }
+
+    /// The hub's budget of idle instance memory.
+    pub fn idle_memory(&self) -> &Arc<IdleMemory> {
+        &self.idle
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Catalog> {
@@ -221,22 +234,16 @@ impl Apps {
     }
 }
 
-/// A live orchestration: the guest resource plus what replay knows of its history.
+/// A live orchestration: its guest (a wasm instance of its own) plus what replay knows of
+/// its history.
 struct Live {
     app: Arc<App>,
-    generation: u64,
-    resource: ResourceAny,
+    guest: OrchestrationGuest,
     execution_id: u64,
     state: ExecutionState,
-    rng: u64,
     last_used: u64,
-}
-
-/// The wasm instance hosting an app's orchestrations, and its generation (bumped when a
-/// trap forces a new instance).
-struct HostSlot {
-    host: Option<OrchestratorHost>,
-    generation: u64,
+    /// Its instance's memory, held against the idle budgets while it stays live.
+    charge: Option<IdleCharge>,
 }
 
 /// Runs orchestration steps, keeping live orchestrations in a bounded cache so a new
@@ -245,9 +252,9 @@ pub struct Orchestrations {
     wasm: Arc<WasmRuntime>,
     apps: Arc<Apps>,
     store: Arc<Store>,
-    /// Wasm instances by app version (content hash).
-    hosts: HashMap<String, HostSlot>,
-    /// `apps.change_count()` when `hosts` was last swept of dropped versions.
+    /// The wasm instance running each app version's entities, by content hash.
+    entity_hosts: HashMap<String, EntityHost>,
+    /// `apps.change_count()` when `entity_hosts` was last swept of dropped versions.
     swept_at: u64,
     live: HashMap<String, Live>,
     recency: BTreeMap<u64, String>,
@@ -262,7 +269,7 @@ impl Orchestrations {
             wasm,
             apps,
             store,
-            hosts: HashMap::new(),
+            entity_hosts: HashMap::new(),
             swept_at: 0,
             live: HashMap::new(),
             recency: BTreeMap::new(),
@@ -278,15 +285,9 @@ impl Orchestrations {
 
     /// Forgets a live orchestration (its step did not commit, so the guest is ahead of the
     /// store).
-    pub async fn evict(&mut self, instance_id: &str) {
+    pub fn evict(&mut self, instance_id: &str) {
         if let Some(live) = self.live.remove(instance_id) {
             self.recency.remove(&live.last_used);
-            if let Some(slot) = self.hosts.get_mut(&live.app.hash)
-                && slot.generation == live.generation
-                && let Some(host) = slot.host.as_mut()
-            {
-                host.drop_orchestration(live.resource).await;
-            }
         }
     }
 
@@ -303,16 +304,16 @@ impl Orchestrations {
 
         if record.runtime_status.is_terminal() {
             // A finished execution takes nothing more: drop what arrived late.
-            self.evict(instance_id).await;
+            self.evict(instance_id);
             return Ok(Some(unchanged_commit(&record, keys, 0)));
         }
 
         let cached = self
             .live
             .get(instance_id)
-            .is_some_and(|live| live.execution_id == record.execution_id && self.is_current(live));
+            .is_some_and(|live| live.execution_id == record.execution_id);
         if !cached {
-            self.evict(instance_id).await;
+            self.evict(instance_id);
         }
         let (state, history) = match self.live.get(instance_id) {
             Some(live) if cached => (live.state.clone(), None),
@@ -338,7 +339,7 @@ impl Orchestrations {
 
         let now = Timestamp::now().max(record.last_updated_time);
         let outcome = if let Some(reason) = triage.terminate.clone() {
-            self.evict(instance_id).await;
+            self.evict(instance_id);
             replay::end_episode(&state, now, Vec::new(), reason, None)
         } else if !triage.run_orchestrator {
             replay::finish_episode(instance_id, &state, now, triage.accepted.clone(), None)
@@ -365,14 +366,14 @@ impl Orchestrations {
                     match replay::finish_episode(instance_id, &state, now, triage.accepted.clone(), Some(result)) {
                         Ok(outcome) => outcome,
                         Err(invalid) => {
-                            self.evict(instance_id).await;
+                            self.evict(instance_id);
                             let failure = FailureDetails::host("InvalidAction", invalid.to_string());
                             replay::end_episode(&state, now, triage.accepted.clone(), None, Some(failure))
                         }
                     }
                 }
                 Err(failure) => {
-                    self.evict(instance_id).await;
+                    self.evict(instance_id);
                     replay::end_episode(&state, now, triage.accepted.clone(), None, Some(failure))
                 }
             }
@@ -390,7 +391,7 @@ impl Orchestrations {
             .apps
             .limits_of(version.as_deref().or(record.app_version.as_deref()).unwrap_or_default());
         if let Some(excess) = over_limits(&commit, &limits) {
-            self.evict(instance_id).await;
+            self.evict(instance_id);
             let failure = FailureDetails::host("LimitExceeded", excess);
             let outcome = replay::end_episode(&state, now, triage.accepted.clone(), None, Some(failure));
             let consumed = std::mem::take(&mut commit.consumed);
@@ -417,9 +418,44 @@ impl Orchestrations {
             }
         }
         if commit.reset_history || commit.record.runtime_status.is_terminal() {
-            self.evict(instance_id).await;
+            self.evict(instance_id);
+        } else {
+            self.charge_idle_memory(instance_id);
         }
         Ok(Some(commit))
+    }
+
+    /// Keeps `instance_id` live only while its instance's memory fits the idle bounds: at
+    /// most `idle_instance_bytes`, and within the hub's and the host's budgets, for which
+    /// the least recently used orchestrations make room. Otherwise it is evicted, and its
+    /// next event replays it into a fresh instance.
+    fn charge_idle_memory(&mut self, instance_id: &str) {
+        let Some(live) = self.live.get_mut(instance_id) else {
+            return;
+        };
+        let bytes = live.guest.memory_bytes();
+        live.charge = None;
+        if bytes > live.app.sandbox.limits.idle_instance_bytes {
+            self.evict(instance_id);
+            return;
+        }
+        loop {
+            let budgets = [self.apps.idle_memory(), self.wasm.idle_memory()];
+            if let Some(charge) = IdleCharge::take(&budgets, bytes) {
+                if let Some(live) = self.live.get_mut(instance_id) {
+                    live.charge = Some(charge);
+                }
+                return;
+            }
+            let oldest = self.recency.values().find(|id| *id != instance_id).cloned();
+            match oldest {
+                Some(oldest) => self.evict(&oldest),
+                None => {
+                    self.evict(instance_id);
+                    return;
+                }
+            }
+        }
     }
 
     /// Runs one batch of an entity's inbox: operations one at a time in arrival order, with
@@ -595,10 +631,14 @@ impl Orchestrations {
             ));
         };
         let limit = self.apps.limits_of(&app.hash).payload_bytes;
-        let host = self.ensure_host(&app).await?;
+        let host = self.entity_host(&app).await?;
         let mut batch = match host.run_entity(entity, state, operations).await {
             Ok(batch) => batch,
-            Err(trap) => return Err(self.poison(&app, trap)),
+            Err(trap) => {
+                // The instance is poisoned; the next batch gets a new one.
+                self.entity_hosts.remove(&app.hash);
+                return Err(FailureDetails::host("OrchestratorTrapped", trap.message));
+            }
         };
         if let Some(state) = batch.state.as_ref().filter(|state| state.len() > limit) {
             // The whole batch fails and the previous state stays.
@@ -626,23 +666,21 @@ impl Orchestrations {
         Ok(batch)
     }
 
-    /// The wasm instance hosting version `app`, created if needed.
-    async fn ensure_host(&mut self, app: &Arc<App>) -> Result<&mut OrchestratorHost, FailureDetails> {
+    /// The wasm instance running version `app`'s entities, created if needed.
+    async fn entity_host(&mut self, app: &Arc<App>) -> Result<&mut EntityHost, FailureDetails> {
         self.sweep_dropped_versions();
-        let slot = self.hosts.entry(app.hash.clone()).or_insert(HostSlot {
-            host: None,
-            generation: 0,
-        });
-        if slot.host.is_none() {
-            match self.wasm.orchestrator_host(app).await {
-                Ok(host) => slot.host = Some(host),
-                Err(trap) => return Err(FailureDetails::host("OrchestratorTrapped", trap.message)),
-            }
+        if !self.entity_hosts.contains_key(&app.hash) {
+            let host = self
+                .wasm
+                .entity_host(app)
+                .await
+                .map_err(|trap| FailureDetails::host("OrchestratorTrapped", trap.message))?;
+            self.entity_hosts.insert(app.hash.clone(), host);
         }
-        Ok(slot.host.as_mut().expect("created above"))
+        Ok(self.entity_hosts.get_mut(&app.hash).expect("inserted above"))
     }
 
-    /// Frees the wasm instances of versions the hub no longer keeps.
+    /// Frees the entity instances of versions the hub no longer keeps.
     fn sweep_dropped_versions(&mut self) {
         let changes = self.apps.change_count();
         if changes == self.swept_at {
@@ -650,13 +688,7 @@ impl Orchestrations {
         }
         self.swept_at = changes;
         let kept: std::collections::HashSet<String> = self.apps.version_hashes().into_iter().collect();
-        self.hosts.retain(|hash, _| kept.contains(hash));
-    }
-
-    fn is_current(&self, live: &Live) -> bool {
-        self.hosts
-            .get(&live.app.hash)
-            .is_some_and(|slot| slot.generation == live.generation && slot.host.is_some())
+        self.entity_hosts.retain(|hash, _| kept.contains(hash));
     }
 
     /// The version an orchestration runs on: the one it started on, or for a new execution
@@ -700,26 +732,22 @@ impl Orchestrations {
             let live = self
                 .revive(app, instance_id, name, record.execution_id, state, &history)
                 .await?;
-            self.insert_live(instance_id, live).await;
+            self.insert_live(instance_id, live);
         }
         self.touch(instance_id);
         let live = self.live.get_mut(instance_id).expect("inserted above");
-        let app = live.app.clone();
-        let host = self
-            .hosts
-            .get_mut(&app.hash)
-            .and_then(|slot| slot.host.as_mut())
-            .expect("revive created the host");
         let mut events = Vec::with_capacity(accepted.len() + 1);
         events.push(HistoryEvent::new(now, EventKind::OrchestratorStarted));
         events.extend_from_slice(accepted);
-        match host.apply(live.resource, &events, false, now, &mut live.rng).await {
-            Ok(result) => Ok(result),
-            Err(trap) => Err(self.poison(&app, trap)),
-        }
+        // On a trap the caller evicts the orchestration, and with it its poisoned instance.
+        live.guest
+            .apply(&events, false, now)
+            .await
+            .map_err(|trap| FailureDetails::host("OrchestratorTrapped", trap.message))
     }
 
-    /// Creates the guest resource and replays every recorded episode into it.
+    /// Creates the orchestration in a new wasm instance and replays every recorded episode
+    /// into it.
     async fn revive(
         &mut self,
         app: Arc<App>,
@@ -729,23 +757,16 @@ impl Orchestrations {
         state: ExecutionState,
         history: &[HistoryEvent],
     ) -> Result<Live, FailureDetails> {
-        self.ensure_host(&app).await?;
-        let slot = self.hosts.get_mut(&app.hash).expect("ensured above");
-        let generation = slot.generation;
-        let host = slot.host.as_mut().expect("ensured above");
-        let resource = match host.create(name, instance_id).await {
-            Ok(resource) => resource,
-            Err(trap) => return Err(self.poison(&app, trap)),
-        };
-        let mut rng = crate::wasm::rng_seed(instance_id);
+        let trapped = |trap: GuestTrap| FailureDetails::host("OrchestratorTrapped", trap.message);
+        let mut guest = self
+            .wasm
+            .orchestration(&app, name, instance_id, execution_id)
+            .await
+            .map_err(trapped)?;
         for (index, episode) in replay::recorded_episodes(history).iter().enumerate() {
             let time = episode.inbound.first().map_or(Timestamp(0), |event| event.timestamp);
-            let result = match host.apply(resource, &episode.inbound, true, time, &mut rng).await {
-                Ok(result) => result,
-                Err(trap) => return Err(self.poison(&app, trap)),
-            };
+            let result = guest.apply(&episode.inbound, true, time).await.map_err(trapped)?;
             if let Err(nondeterminism) = replay::check_replayed_episode(index, &episode.actions, &result.actions) {
-                host.drop_orchestration(resource).await;
                 return Err(FailureDetails::host(
                     "NonDeterministicOrchestrationError",
                     nondeterminism.to_string(),
@@ -754,42 +775,20 @@ impl Orchestrations {
         }
         Ok(Live {
             app,
-            generation,
-            resource,
+            guest,
             execution_id,
             state,
-            rng,
             last_used: 0,
+            charge: None,
         })
     }
 
-    /// Drops the app's poisoned wasm instance (every orchestration in it replays later)
-    /// and turns the trap into the failing instance's reason.
-    fn poison(&mut self, app: &Arc<App>, trap: GuestTrap) -> FailureDetails {
-        if let Some(slot) = self.hosts.get_mut(&app.hash) {
-            slot.host = None;
-            slot.generation += 1;
-        }
-        let stale: Vec<String> = self
-            .live
-            .iter()
-            .filter(|(_, live)| live.app.hash == app.hash)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in stale {
-            if let Some(live) = self.live.remove(&id) {
-                self.recency.remove(&live.last_used);
-            }
-        }
-        FailureDetails::host("OrchestratorTrapped", trap.message)
-    }
-
-    async fn insert_live(&mut self, instance_id: &str, live: Live) {
+    fn insert_live(&mut self, instance_id: &str, live: Live) {
         while self.live.len() >= self.capacity {
             let Some((_, oldest)) = self.recency.pop_first() else {
                 break;
             };
-            self.evict(&oldest).await;
+            self.evict(&oldest);
         }
         self.live.insert(instance_id.to_owned(), live);
     }
@@ -1034,7 +1033,14 @@ impl Orchestrations {
             Some(app) => {
                 let payload_limit = apps.limits_of(&app.hash).payload_bytes;
                 match wasm
-                    .run_activity(&app, &item.name, item.input.as_ref(), &item.instance_id, item.task_id)
+                    .run_activity(
+                        &app,
+                        apps.idle_memory(),
+                        &item.name,
+                        item.input.as_ref(),
+                        &item.instance_id,
+                        item.task_id,
+                    )
                     .await
                 {
                     Ok(Ok(Some(result))) if result.len() > payload_limit => failed(FailureDetails::host(

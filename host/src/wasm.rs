@@ -6,8 +6,8 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -62,6 +62,11 @@ pub struct GuestLimits {
     pub activity_timeout: Duration,
     /// Linear memory of one wasm instance (all its memories together), in bytes.
     pub memory_bytes: usize,
+    /// An instance whose linear memory grew past this is not kept between calls (an idle
+    /// activity instance, a live orchestration): its memory goes back to the system.
+    pub idle_instance_bytes: usize,
+    /// An idle activity instance unused this long is dropped.
+    pub instance_idle: Duration,
 }
 
 impl Default for GuestLimits {
@@ -70,6 +75,82 @@ impl Default for GuestLimits {
             call_timeout: Duration::from_secs(10),
             activity_timeout: Duration::from_secs(600),
             memory_bytes: 1 << 30,
+            idle_instance_bytes: 64 << 20,
+            instance_idle: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A budget of the linear memory that instances kept between calls (idle activity
+/// instances, live orchestrations) may hold together. The host has one, each hub one.
+#[derive(Debug)]
+pub struct IdleMemory {
+    limit: usize,
+    held: AtomicUsize,
+}
+
+impl IdleMemory {
+    /// A budget of `limit` bytes.
+    pub fn new(limit: usize) -> Arc<IdleMemory> {
+        Arc::new(IdleMemory {
+            limit,
+            held: AtomicUsize::new(0),
+        })
+    }
+
+    /// The bytes held now.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::Relaxed)
+    }
+
+    /// The limit, in bytes.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    fn try_take(&self, bytes: usize) -> bool {
+        self.held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                held.checked_add(bytes).filter(|total| *total <= self.limit)
+            })
+            .is_ok()
+    }
+
+    fn give_back(&self, bytes: usize) {
+        self.held.fetch_sub(bytes, Ordering::AcqRel);
+    }
+}
+
+/// Bytes taken from every budget an idle instance counts against (its hub's and the
+/// host's), given back when dropped, so an instance's charge lives exactly as long as it
+/// is kept.
+#[derive(Debug)]
+pub struct IdleCharge {
+    budgets: Vec<Arc<IdleMemory>>,
+    bytes: usize,
+}
+
+impl IdleCharge {
+    /// Takes `bytes` from each of `budgets`, or from none if one cannot give them.
+    pub fn take(budgets: &[&Arc<IdleMemory>], bytes: usize) -> Option<IdleCharge> {
+        let mut taken: Vec<Arc<IdleMemory>> = Vec::with_capacity(budgets.len());
+        for budget in budgets {
+            if !budget.try_take(bytes) {
+                for budget in taken {
+                    budget.give_back(bytes);
+                }
+                return None;
+            }
+            taken.push(Arc::clone(budget));
+        }
+        Some(IdleCharge { budgets: taken, bytes })
+    }
+}
+
+impl Drop for IdleCharge {
+    fn drop(&mut self) {
+        for budget in &self.budgets {
+            budget.give_back(self.bytes);
         }
     }
 }
@@ -403,7 +484,14 @@ pub struct WasmRuntime {
     linker: Linker<HostState>,
     cache_dir: Option<PathBuf>,
     ticker_stop: Arc<AtomicBool>,
+    /// The host-wide budget of idle instance memory.
+    idle: Arc<IdleMemory>,
+    /// Every app's activity pool, for the sweep that drops expired idle instances.
+    pools: Arc<Mutex<Vec<Weak<ActivityPool>>>>,
 }
+
+/// The host-wide budget of idle instance memory when none is configured.
+pub const DEFAULT_HOST_IDLE_MEMORY_BYTES: usize = 4 << 30;
 
 impl Drop for WasmRuntime {
     fn drop(&mut self) {
@@ -424,12 +512,15 @@ pub struct App {
     pre: bindings::AppPre<HostState>,
     /// Activity instances between calls. Instantiating (and later unmapping) an instance per
     /// call cost more than the call itself: the unmaps' TLB shootdowns dominated the profile.
-    idle_activities: Mutex<Vec<ActivityInstance>>,
+    idle_activities: Arc<ActivityPool>,
 }
 
 /// How many idle activity instances an app keeps; more concurrent calls instantiate anew
 /// and the surplus is dropped when they finish.
 const IDLE_ACTIVITY_INSTANCES: usize = 32;
+/// How often idle activity instances past their `instance_idle` are looked for, in epoch
+/// ticks.
+const EXPIRY_SWEEP_TICKS: u32 = 100;
 
 /// An instance of an app in its activity sandbox, reused from call to call. A call that
 /// traps or runs out of time drops it, so a reused instance is one whose last call returned.
@@ -437,6 +528,69 @@ struct ActivityInstance {
     store: Store<HostState>,
     instance: bindings::App,
     stderr: CapturedOutput,
+}
+
+/// An activity instance in the pool: when it became idle, and the memory it holds against
+/// the idle budgets.
+struct IdleActivity {
+    instance: ActivityInstance,
+    since: Instant,
+    _charge: IdleCharge,
+}
+
+/// The idle activity instances of one app version.
+///
+/// Kept instances are bounded three ways: by count, by the memory each may hold
+/// (`idle_instance_bytes`) and by the idle budgets of the hub and the host; one unused for
+/// `instance_idle` is dropped, which unmaps its memory.
+struct ActivityPool {
+    idle: Mutex<Vec<IdleActivity>>,
+    keep_for: Duration,
+}
+
+impl ActivityPool {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<IdleActivity>> {
+        self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Takes the most recently used instance, if any.
+    fn pop(&self) -> Option<ActivityInstance> {
+        self.drop_expired();
+        self.lock().pop().map(|idle| idle.instance)
+    }
+
+    /// Keeps `instance` if the bounds allow; otherwise it is dropped (and its memory freed).
+    fn put(&self, instance: ActivityInstance, limits: &GuestLimits, budgets: &[&Arc<IdleMemory>]) {
+        let bytes = instance.store.data().memory.total;
+        if bytes > limits.idle_instance_bytes {
+            return;
+        }
+        let mut idle = self.lock();
+        if idle.len() >= IDLE_ACTIVITY_INSTANCES {
+            return;
+        }
+        if let Some(charge) = IdleCharge::take(budgets, bytes) {
+            idle.push(IdleActivity {
+                instance,
+                since: Instant::now(),
+                _charge: charge,
+            });
+        }
+    }
+
+    /// Drops the instances idle for longer than `keep_for`.
+    fn drop_expired(&self) {
+        let expired: Vec<IdleActivity> = {
+            let mut idle = self.lock();
+            let (expired, kept) = std::mem::take(&mut *idle)
+                .into_iter()
+                .partition(|instance| instance.since.elapsed() >= self.keep_for);
+            *idle = kept;
+            expired
+        };
+        // Unmapping happens here, outside the lock.
+        drop(expired);
+    }
 }
 
 impl WasmRuntime {
@@ -455,12 +609,26 @@ impl WasmRuntime {
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let ticker_engine = engine.weak();
         let stop = ticker_stop.clone();
+        let pools: Arc<Mutex<Vec<Weak<ActivityPool>>>> = Arc::default();
+        let swept = pools.clone();
         std::thread::Builder::new().name("epoch-ticker".into()).spawn(move || {
+            let mut ticks = 0u32;
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(EPOCH_TICK);
                 match ticker_engine.upgrade() {
                     Some(engine) => engine.increment_epoch(),
                     None => break,
+                }
+                ticks += 1;
+                if ticks.is_multiple_of(EXPIRY_SWEEP_TICKS) {
+                    let live: Vec<Arc<ActivityPool>> = {
+                        let mut pools = swept.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                        pools.retain(|pool| pool.strong_count() > 0);
+                        pools.iter().filter_map(Weak::upgrade).collect()
+                    };
+                    for pool in live {
+                        pool.drop_expired();
+                    }
                 }
             }
         })?;
@@ -469,7 +637,32 @@ impl WasmRuntime {
             linker,
             cache_dir,
             ticker_stop,
+            idle: IdleMemory::new(DEFAULT_HOST_IDLE_MEMORY_BYTES),
+            pools,
         })
+    }
+
+    /// Sets the host-wide budget of idle instance memory (before any app is loaded).
+    pub fn with_idle_memory_bytes(mut self, limit: usize) -> Self {
+        self.idle = IdleMemory::new(limit);
+        self
+    }
+
+    /// The host-wide budget of idle instance memory.
+    pub fn idle_memory(&self) -> &Arc<IdleMemory> {
+        &self.idle
+    }
+
+    fn new_pool(&self, keep_for: Duration) -> Arc<ActivityPool> {
+        let pool = Arc::new(ActivityPool {
+            idle: Mutex::new(Vec::new()),
+            keep_for,
+        });
+        self.pools
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(Arc::downgrade(&pool));
+        pool
     }
 
     /// Loads an app from a file: [`WasmRuntime::load_bytes`] of its contents.
@@ -549,9 +742,9 @@ impl WasmRuntime {
             path: path.to_owned(),
             hash,
             functions,
-            sandbox,
             pre,
-            idle_activities: Mutex::new(Vec::new()),
+            idle_activities: self.new_pool(sandbox.limits.instance_idle),
+            sandbox,
         })
     }
 
@@ -636,9 +829,12 @@ impl WasmRuntime {
     /// Activities share their instance's globals from call to call, as functions share a
     /// worker process in Durable Functions; instances are never shared between apps or
     /// versions, and one that trapped is dropped.
+    ///
+    /// An instance kept afterwards counts against `hub_budget` and the host's budget.
     pub async fn run_activity(
         &self,
         app: &App,
+        hub_budget: &Arc<IdleMemory>,
         name: &str,
         input: Option<&String>,
         instance_id: &str,
@@ -648,7 +844,7 @@ impl WasmRuntime {
         let limits = &app.sandbox.limits;
         // Instantiation and the run share one budget.
         let budget = limits.activity_timeout;
-        let idle = app.idle_activities.lock().expect("activity pool lock").pop();
+        let idle = app.idle_activities.pop();
         let (mut store, instance, stderr) = match idle {
             Some(ActivityInstance {
                 store,
@@ -686,14 +882,12 @@ impl WasmRuntime {
         let outcome = within_budget(budget, call).await;
         let error = match outcome {
             Some(Ok((instance, result))) => {
-                let mut idle = app.idle_activities.lock().expect("activity pool lock");
-                if idle.len() < IDLE_ACTIVITY_INSTANCES {
-                    idle.push(ActivityInstance {
-                        store,
-                        instance,
-                        stderr,
-                    });
-                }
+                let kept = ActivityInstance {
+                    store,
+                    instance,
+                    stderr,
+                };
+                app.idle_activities.put(kept, limits, &[hub_budget, &self.idle]);
                 return Ok(result.map_err(failure_from_wit));
             }
             Some(Err(error)) => Some(error),
@@ -709,17 +903,57 @@ impl WasmRuntime {
         ))
     }
 
-    /// Creates a wasm instance of `app` in the deterministic orchestrator sandbox.
-    pub async fn orchestrator_host(&self, app: &App) -> Result<OrchestratorHost, GuestTrap> {
+    /// Creates one orchestration (execution `execution_id` of `instance_id`, running
+    /// orchestrator `name`) in a wasm instance of its own, in the deterministic sandbox.
+    ///
+    /// One instance per execution, not per app: whatever state a guest keeps outside the
+    /// orchestration object (std's per-thread `HashMap` keys, a language runtime's caches,
+    /// plain statics) then depends only on this execution's own history. A replay after a
+    /// restart, on another host, or after other instances ran in another order sees exactly
+    /// what the first run saw.
+    pub async fn orchestration(
+        &self,
+        app: &App,
+        name: &str,
+        instance_id: &str,
+        execution_id: u64,
+    ) -> Result<OrchestrationGuest, GuestTrap> {
+        let seed = OrchestrationSeed::of(instance_id, execution_id);
+        let mut sandbox = self.deterministic_instance(app, seed).await?;
+        let budget = sandbox.limits.call_timeout;
+        begin_call(&mut sandbox.store, budget);
+        let orchestrator = sandbox.instance.durable_functions_orchestrator().orchestration();
+        let outcome = within_budget(
+            budget,
+            orchestrator.call_constructor(&mut sandbox.store, name, instance_id),
+        )
+        .await;
+        let resource = sandbox.finish(outcome, || format!("orchestrator '{name}' (in its constructor)"))?;
+        Ok(OrchestrationGuest {
+            sandbox,
+            resource,
+            name: name.to_owned(),
+        })
+    }
+
+    /// Creates the wasm instance that runs an app's entities, in the deterministic sandbox.
+    pub async fn entity_host(&self, app: &App) -> Result<EntityHost, GuestTrap> {
+        let seed = OrchestrationSeed { rng: 0, insecure: 0 };
+        Ok(EntityHost(self.deterministic_instance(app, seed).await?))
+    }
+
+    /// Instantiates `app` with no files, sockets or environment, a clock the host sets per
+    /// call and random sources drawn from `seed`.
+    async fn deterministic_instance(&self, app: &App, seed: OrchestrationSeed) -> Result<Deterministic, GuestTrap> {
         let clock = Arc::new(AtomicI64::new(0));
-        let rng = Arc::new(AtomicU64::new(0));
+        let rng = Arc::new(AtomicU64::new(seed.rng));
         let stderr = CapturedOutput::default();
         let wasi = WasiCtx::builder()
             .wall_clock(RecordedClock(clock.clone()))
             .monotonic_clock(RecordedClock(clock.clone()))
             .secure_random(SeededRng(rng.clone()))
             .insecure_random(SeededRng(rng.clone()))
-            .insecure_random_seed(0)
+            .insecure_random_seed(seed.insecure)
             .stderr(stderr.clone())
             .allow_tcp(false)
             .allow_udp(false)
@@ -729,39 +963,28 @@ impl WasmRuntime {
         // No allowed hosts: every wasi:http request is denied.
         let mut store = self.new_store(wasi, &[], &limits);
         begin_call(&mut store, limits.call_timeout);
-        let what = "instantiating the orchestrator sandbox";
-        let instance = match within_budget(limits.call_timeout, app.pre.instantiate_async(&mut store)).await {
-            Some(Ok(instance)) => instance,
-            Some(Err(error)) => {
-                return Err(explain_failure(
-                    what,
-                    CallKind::Call,
-                    &limits,
-                    store.data(),
-                    Some(&error),
-                    &stderr,
-                ));
+        let outcome = within_budget(limits.call_timeout, app.pre.instantiate_async(&mut store)).await;
+        let error = match outcome {
+            Some(Ok(instance)) => {
+                return Ok(Deterministic {
+                    store,
+                    instance,
+                    clock,
+                    stderr,
+                    limits,
+                });
             }
-            None => {
-                return Err(explain_failure(
-                    what,
-                    CallKind::Call,
-                    &limits,
-                    store.data(),
-                    None,
-                    &stderr,
-                ));
-            }
+            Some(Err(error)) => Some(error),
+            None => None,
         };
-        Ok(OrchestratorHost {
-            store,
-            instance,
-            clock,
-            rng,
-            stderr,
-            limits,
-            names: Vec::new(),
-        })
+        Err(explain_failure(
+            "instantiating the orchestrator sandbox",
+            CallKind::Call,
+            &limits,
+            store.data(),
+            error.as_ref(),
+            &stderr,
+        ))
     }
 }
 
@@ -790,22 +1013,17 @@ fn activity_wasi(grants: &ActivityGrants, stderr: CapturedOutput) -> wasmtime::R
     Ok(builder.build())
 }
 
-/// One wasm instance of an app, hosting many live orchestrations.
-///
-/// A trap poisons the whole instance: the caller must drop it and every orchestration it
-/// held (they replay elsewhere).
-pub struct OrchestratorHost {
+/// A wasm instance of an app in the deterministic sandbox, with the clock and random state
+/// the host sets around each call.
+struct Deterministic {
     store: Store<HostState>,
     instance: bindings::App,
     clock: Arc<AtomicI64>,
-    rng: Arc<AtomicU64>,
     stderr: CapturedOutput,
     limits: GuestLimits,
-    /// The orchestrator name of each live orchestration, to name it when it fails.
-    names: Vec<(ResourceAny, String)>,
 }
 
-impl OrchestratorHost {
+impl Deterministic {
     /// The result of a guest call run by [`within_budget`] after [`begin_call`], with its
     /// failure explained.
     fn finish<T>(&self, outcome: Option<wasmtime::Result<T>>, what: impl FnOnce() -> String) -> Result<T, GuestTrap> {
@@ -823,58 +1041,56 @@ impl OrchestratorHost {
             &self.stderr,
         ))
     }
+}
 
-    fn name_of(&self, orchestration: ResourceAny) -> String {
-        match self.names.iter().find(|(resource, _)| *resource == orchestration) {
-            Some((_, name)) => format!("orchestrator '{name}'"),
-            None => "orchestrator".to_owned(),
-        }
-    }
+/// One live orchestration: one execution's guest resource in a wasm instance of its own.
+///
+/// A trap poisons the instance, and so only this orchestration: drop it (it replays into a
+/// new one). Dropping it frees the whole instance; nothing durable depends on its state.
+pub struct OrchestrationGuest {
+    sandbox: Deterministic,
+    resource: ResourceAny,
+    name: String,
+}
 
-    /// Creates the orchestration resource for one execution.
-    pub async fn create(&mut self, name: &str, instance_id: &str) -> Result<ResourceAny, GuestTrap> {
-        let budget = self.limits.call_timeout;
-        begin_call(&mut self.store, budget);
-        let orchestrator = self.instance.durable_functions_orchestrator().orchestration();
-        let outcome = within_budget(
-            budget,
-            orchestrator.call_constructor(&mut self.store, name, instance_id),
-        )
-        .await;
-        let resource = self.finish(outcome, || format!("orchestrator '{name}' (in its constructor)"))?;
-        self.names.push((resource, name.to_owned()));
-        Ok(resource)
-    }
-
-    /// Feeds one episode. `now` is what the guest's clock reads; `rng` is the
-    /// orchestration's random state, advanced by whatever the guest draws.
+impl OrchestrationGuest {
+    /// Feeds one episode; `now` is what the guest's clocks read. The random state carries
+    /// on from the previous episode, as it did when the episodes were recorded.
     pub async fn apply(
         &mut self,
-        orchestration: ResourceAny,
         events: &[HistoryEvent],
         replaying: bool,
         now: Timestamp,
-        rng: &mut u64,
     ) -> Result<EpisodeResult, GuestTrap> {
-        self.clock.store(now.0, Ordering::Relaxed);
-        self.rng.store(*rng, Ordering::Relaxed);
+        let sandbox = &mut self.sandbox;
+        sandbox.clock.store(now.0, Ordering::Relaxed);
         let events: Vec<wit::HistoryEvent> = events.iter().filter_map(event_to_wit).collect();
-        let budget = self.limits.call_timeout;
-        begin_call(&mut self.store, budget);
-        let orchestrator = self.instance.durable_functions_orchestrator().orchestration();
+        let budget = sandbox.limits.call_timeout;
+        begin_call(&mut sandbox.store, budget);
+        let orchestrator = sandbox.instance.durable_functions_orchestrator().orchestration();
         let outcome = within_budget(
             budget,
-            orchestrator.call_apply(&mut self.store, orchestration, &events, replaying),
+            orchestrator.call_apply(&mut sandbox.store, self.resource, &events, replaying),
         )
         .await;
-        *rng = self.rng.load(Ordering::Relaxed);
-        let result = self.finish(outcome, || self.name_of(orchestration))?;
+        let result = sandbox.finish(outcome, || format!("orchestrator '{}'", self.name))?;
         Ok(EpisodeResult {
             actions: result.actions.into_iter().map(action_from_wit).collect(),
             custom_status: result.custom_status,
         })
     }
 
+    /// The linear memory its instance holds, in bytes.
+    pub fn memory_bytes(&self) -> usize {
+        self.sandbox.store.data().memory.total
+    }
+}
+
+/// The wasm instance of an app that runs its entities' batches (entities are not replayed,
+/// so one instance serves them all). A trap poisons it: drop it and make a new one.
+pub struct EntityHost(Deterministic);
+
+impl EntityHost {
     /// Runs a batch of operations on an entity.
     pub async fn run_entity(
         &mut self,
@@ -882,6 +1098,7 @@ impl OrchestratorHost {
         state: Option<&String>,
         operations: &[(String, Option<String>)],
     ) -> Result<EntityBatch, GuestTrap> {
+        let sandbox = &mut self.0;
         let operations: Vec<EntityOperation> = operations
             .iter()
             .map(|(name, input)| EntityOperation {
@@ -890,16 +1107,17 @@ impl OrchestratorHost {
             })
             .collect();
         let wit_entity = entity_to_wit(entity);
-        let budget = self.limits.call_timeout;
-        begin_call(&mut self.store, budget);
+        let budget = sandbox.limits.call_timeout;
+        begin_call(&mut sandbox.store, budget);
         let outcome = within_budget(
             budget,
-            self.instance
+            sandbox
+                .instance
                 .durable_functions_entity()
-                .call_run(&mut self.store, &wit_entity, state, &operations),
+                .call_run(&mut sandbox.store, &wit_entity, state, &operations),
         )
         .await;
-        let batch = self.finish(outcome, || format!("entity '{entity}'"))?;
+        let batch = sandbox.finish(outcome, || format!("entity '{entity}'"))?;
         Ok(EntityBatch {
             results: batch
                 .results
@@ -926,28 +1144,31 @@ impl OrchestratorHost {
                 .collect(),
         })
     }
-
-    /// Frees a live orchestration's guest state.
-    pub async fn drop_orchestration(&mut self, orchestration: ResourceAny) {
-        // A failure here leaves garbage in a guest that is about to be dropped or reused;
-        // nothing durable depends on it.
-        if let Some(index) = self.names.iter().position(|(resource, _)| *resource == orchestration) {
-            self.names.swap_remove(index);
-        }
-        begin_call(&mut self.store, self.limits.call_timeout);
-        let _ = within_budget(
-            self.limits.call_timeout,
-            orchestration.resource_drop_async(&mut self.store),
-        )
-        .await;
-    }
 }
 
-/// The seed of an orchestration's random numbers: a hash of its instance id, so replay
-/// draws the same numbers.
-pub fn rng_seed(instance_id: &str) -> u64 {
-    let digest = Sha256::digest(instance_id.as_bytes());
-    u64::from_le_bytes(digest[..8].try_into().expect("sha-256 has 32 bytes"))
+/// Where an orchestration's randomness starts: a hash of its instance id and execution id,
+/// so every run and replay of one execution draws the same numbers (and the executions of
+/// a continue-as-new chain draw different ones).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct OrchestrationSeed {
+    /// The initial state of the stream behind `wasi:random/random` and `insecure`.
+    rng: u64,
+    /// What `wasi:random/insecure-seed` returns (std seeds its `HashMap` keys from it).
+    insecure: u128,
+}
+
+impl OrchestrationSeed {
+    fn of(instance_id: &str, execution_id: u64) -> OrchestrationSeed {
+        let mut hasher = Sha256::new();
+        hasher.update(instance_id.as_bytes());
+        hasher.update([0]);
+        hasher.update(execution_id.to_le_bytes());
+        let digest = hasher.finalize();
+        OrchestrationSeed {
+            rng: u64::from_le_bytes(digest[..8].try_into().expect("sha-256 has 32 bytes")),
+            insecure: u128::from_le_bytes(digest[8..24].try_into().expect("sha-256 has 32 bytes")),
+        }
+    }
 }
 
 /// A clock that reads the orchestration's recorded time.

@@ -136,7 +136,7 @@ fn clock_and_randomness_replay_identically_after_a_restart() {
 #[test]
 fn a_diverging_replay_fails_the_instance_naming_the_event_and_the_action() {
     // With one live orchestration at most, running the child evicts the parent, so the
-    // parent's next step replays it in the same wasm instance, where it takes the other branch.
+    // parent's next step replays it, and the replay takes the other branch.
     let host = Host::start_with_args(
         &temp_dir("nondeterminism").join("store.redb"),
         &all_apps(),

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use durable_host::history::{EventKind, FailureDetails, HistoryEvent, Timestamp};
-use durable_host::wasm::{ActivityGrants, App, DirGrant, GuestLimits, GuestTrap, Sandbox, WasmRuntime};
+use durable_host::wasm::{ActivityGrants, App, DirGrant, GuestLimits, GuestTrap, IdleMemory, Sandbox, WasmRuntime};
 use serde_json::{Value, json};
 
 use crate::support::{Host, PREFIX, Response, example, guest_app, http, temp_dir};
@@ -68,6 +68,7 @@ fn hostile_sandbox(granted_dir: &Path, allowed_host: &str) -> Sandbox {
             call_timeout: Duration::from_millis(500),
             activity_timeout: Duration::from_millis(1000),
             memory_bytes: 64 << 20,
+            ..GuestLimits::default()
         },
         grants: ActivityGrants {
             allowed_hosts: vec![allowed_host.to_owned()],
@@ -93,14 +94,14 @@ async fn activity(
     name: &str,
     input: Value,
 ) -> Result<Result<Option<String>, FailureDetails>, GuestTrap> {
-    wasm.run_activity(app, name, Some(&input.to_string()), "wasm-layer", 0)
+    let budget = IdleMemory::new(1 << 30);
+    wasm.run_activity(app, &budget, name, Some(&input.to_string()), "wasm-layer", 0)
         .await
 }
 
 /// Runs the first episode of orchestrator `name` in a fresh orchestrator sandbox.
 async fn first_episode(wasm: &WasmRuntime, app: &App, name: &str, input: Value) -> Result<(), GuestTrap> {
-    let mut host = wasm.orchestrator_host(app).await?;
-    let resource = host.create(name, "wasm-layer").await?;
+    let mut guest = wasm.orchestration(app, name, "wasm-layer", 1).await?;
     let now = Timestamp::now();
     let events = [
         HistoryEvent::new(now, EventKind::OrchestratorStarted),
@@ -114,8 +115,7 @@ async fn first_episode(wasm: &WasmRuntime, app: &App, name: &str, input: Value) 
             },
         ),
     ];
-    let mut rng = 0;
-    host.apply(resource, &events, false, now, &mut rng).await.map(|_| ())
+    guest.apply(&events, false, now).await.map(|_| ())
 }
 
 fn trap_message<T: std::fmt::Debug>(result: Result<T, GuestTrap>) -> String {

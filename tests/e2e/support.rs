@@ -248,6 +248,22 @@ impl Host {
         Host::start_with_args(store, apps, &["--component-cache", cache.to_str().unwrap()])
     }
 
+    /// The host process's resident memory (VmRSS), in bytes.
+    pub fn resident_bytes(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("reading /proc/PID/status");
+        let line = status
+            .lines()
+            .find(|line| line.starts_with("VmRSS:"))
+            .expect("VmRSS in /proc/PID/status");
+        let kib: u64 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|kib| kib.parse().ok())
+            .expect("VmRSS in kB");
+        kib * 1024
+    }
+
     /// What the host printed on stderr.
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()

@@ -99,6 +99,34 @@ fn hog() -> Result<(), Error> {
     }
 }
 
+/// Input `mib`: allocates and writes that many MiB, then frees them. The wasm instance's
+/// linear memory stays grown (it never shrinks), so the instance keeps the pages.
+fn touch(mib: usize) -> Result<usize, Error> {
+    let mut block = vec![0u8; mib << 20];
+    for page in block.chunks_mut(4096) {
+        page[0] = 1;
+    }
+    Ok(black_box(block).iter().step_by(4096).map(|byte| *byte as usize).sum())
+}
+
+/// Input `{"count": n, "mib": m}`: runs `n` `Touch` activities of `m` MiB at once.
+async fn touch_many(ctx: OrchestrationContext) -> Result<usize, Error> {
+    let input: Value = ctx.get_input()?;
+    let count = input["count"].as_u64().unwrap_or(0);
+    let mib = input["mib"].as_u64().unwrap_or(0);
+    let tasks = (0..count).map(|_| ctx.call_activity::<usize>("Touch", mib));
+    let pages: Vec<usize> = durable_sdk::task_all(tasks).await?;
+    Ok(pages.into_iter().sum())
+}
+
+/// Input `mib`: touches that many MiB in its own instance, then waits for "go".
+async fn grow_then_wait(ctx: OrchestrationContext) -> Result<usize, Error> {
+    let mib: usize = ctx.get_input()?;
+    let pages = touch(mib)?;
+    ctx.wait_for_external_event::<Value>("go").await?;
+    Ok(pages)
+}
+
 /// Input a path: its contents, or fails with the error.
 fn read_file(path: String) -> Result<String, Error> {
     std::fs::read_to_string(&path).map_err(|error| Error::msg(format!("{path}: {error}")))
@@ -165,6 +193,8 @@ durable_sdk::export! {
         "HugeOutput" => huge_output,
         "WallClock" => wall_clock,
         "CallActivity" => call_activity,
+        "TouchMany" => touch_many,
+        "GrowThenWait" => grow_then_wait,
     },
     activities: {
         "Echo" => echo,
@@ -173,5 +203,6 @@ durable_sdk::export! {
         "ReadFile" => read_file,
         "ReadEnv" => read_env,
         "Fetch" => fetch,
+        "Touch" => touch,
     },
 }

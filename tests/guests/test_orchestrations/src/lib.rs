@@ -2,8 +2,8 @@
 //! (`E1_HelloSequence`, `E2_FanOutFanIn`, `FailAlways`, `Fail`), so they also prove that
 //! names resolve across apps.
 
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use durable_sdk::{EntityContext, EntityId, Error, OrchestrationContext, RetryOptions};
@@ -73,13 +73,10 @@ async fn sandbox_probe(ctx: OrchestrationContext) -> Result<Value, Error> {
     Ok(observed)
 }
 
-/// How many times any orchestration in this wasm instance started running its code.
-static RUNS: AtomicU32 = AtomicU32::new(0);
-
-/// Deliberately nondeterministic: what it schedules depends on state outside its history,
-/// so a replay in the same wasm instance takes the other branch.
+/// Deliberately nondeterministic: what it schedules depends on whether it is replaying (a
+/// classic mistake), so a replay takes the other branch.
 async fn nondeterministic(ctx: OrchestrationContext) -> Result<String, Error> {
-    if RUNS.fetch_add(1, Ordering::Relaxed).is_multiple_of(2) {
+    if !ctx.is_replaying() {
         let _: Vec<String> = ctx.call_sub_orchestrator("E1_HelloSequence", None, ()).await?;
     } else {
         ctx.create_timer(ctx.current_utc_datetime() + Duration::from_secs(1))
@@ -87,6 +84,20 @@ async fn nondeterministic(ctx: OrchestrationContext) -> Result<String, Error> {
     }
     ctx.wait_for_external_event::<Value>("go").await?;
     Ok("unreachable after a divergence".into())
+}
+
+/// Iterates a std `HashMap` and `HashSet`, whose hash keys std draws once per wasm instance
+/// (from `wasi:random/insecure-seed`) and then counts up per map, shows the first order as
+/// custom status, waits for "go", and returns the orders of both episodes. A replay must
+/// see the same orders whatever ran before it.
+async fn hash_order(ctx: OrchestrationContext) -> Result<Value, Error> {
+    let map: HashMap<u32, u32> = (0..32).map(|key| (key, key * key)).collect();
+    let first: Vec<u32> = map.keys().copied().collect();
+    ctx.set_custom_status(&first);
+    ctx.wait_for_external_event::<Value>("go").await?;
+    let set: HashSet<String> = (0..32).map(|key| format!("key-{key}")).collect();
+    let second: Vec<String> = set.into_iter().collect();
+    Ok(json!({ "first": first, "second": second }))
 }
 
 /// Waits for "first", then continues as new; an event "second" that arrived meanwhile must
@@ -155,6 +166,7 @@ durable_sdk::export! {
         "RetryThenGiveUp" => retry_then_give_up,
         "SandboxProbe" => sandbox_probe,
         "Nondeterministic" => nondeterministic,
+        "HashOrder" => hash_order,
         "ContinueWithEvents" => continue_with_events,
     },
     activities: {
