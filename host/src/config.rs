@@ -139,7 +139,7 @@ impl Default for Limits {
             starts_per_second: 0,
             idle_instance_bytes: guest.idle_instance_bytes,
             instance_idle: guest.instance_idle,
-            idle_memory_bytes: 1 << 30,
+            idle_memory_bytes: 2 << 30,
         }
     }
 }
@@ -570,6 +570,45 @@ mod tests {
 
     fn parse(text: &str) -> Result<HostConfigFile, ParseError> {
         HostConfigFile::parse(text, Path::new("/etc/durable"))
+    }
+
+    #[test]
+    fn idle_instance_bounds_come_from_host_hub_and_app_and_the_hub_budget_is_refused_on_apps() {
+        let config = parse(
+            r#"
+            [host]
+            idle_memory_bytes = 5000
+            [limits]
+            instance_idle_ms = 2000
+            [hubs.alpha]
+            store = "alpha.redb"
+            [hubs.alpha.limits]
+            idle_memory_bytes = 3000
+            [hubs.alpha.apps.shop]
+            path = "shop.wasm"
+            [hubs.alpha.apps.shop.limits]
+            idle_instance_bytes = 1000
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.host.idle_memory_bytes, 5000);
+        let hub = &config.hubs["alpha"];
+        assert_eq!(hub.limits.idle_memory_bytes, 3000);
+        let shop = hub.app("shop").sandbox().limits;
+        assert_eq!(shop.idle_instance_bytes, 1000);
+        assert_eq!(shop.instance_idle, Duration::from_millis(2000));
+        let refused = parse(
+            r#"
+            [hubs.alpha]
+            store = "alpha.redb"
+            [hubs.alpha.apps.shop.limits]
+            idle_memory_bytes = 1000
+            "#,
+        );
+        assert!(
+            matches!(&refused, Err(ParseError::Invalid(message)) if message.contains("idle_memory_bytes")),
+            "{refused:?}"
+        );
     }
 
     #[test]

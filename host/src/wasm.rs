@@ -491,7 +491,7 @@ pub struct WasmRuntime {
 }
 
 /// The host-wide budget of idle instance memory when none is configured.
-pub const DEFAULT_HOST_IDLE_MEMORY_BYTES: usize = 4 << 30;
+pub const DEFAULT_HOST_IDLE_MEMORY_BYTES: usize = 8 << 30;
 
 impl Drop for WasmRuntime {
     fn drop(&mut self) {
@@ -1523,6 +1523,32 @@ mod tests {
 
     fn allows(policy: &HttpPolicy, uri: &str) -> bool {
         policy.allows(&uri.parse().expect("a URI"))
+    }
+
+    #[test]
+    fn an_idle_charge_takes_from_every_budget_or_from_none_and_gives_back_on_drop() {
+        let hub = IdleMemory::new(100);
+        let host = IdleMemory::new(150);
+        let first = IdleCharge::take(&[&hub, &host], 80).expect("fits both");
+        assert_eq!((hub.held(), host.held()), (80, 80));
+        // The hub's budget cannot give 30 more: neither budget is charged.
+        assert!(IdleCharge::take(&[&hub, &host], 30).is_none());
+        assert_eq!((hub.held(), host.held()), (80, 80));
+        let other_hub = IdleMemory::new(100);
+        // The host's budget cannot give 80 more, though the other hub's can.
+        assert!(IdleCharge::take(&[&other_hub, &host], 80).is_none());
+        assert_eq!((other_hub.held(), host.held()), (0, 80));
+        drop(first);
+        assert_eq!((hub.held(), host.held()), (0, 0));
+    }
+
+    #[test]
+    fn orchestration_seeds_differ_by_instance_and_execution_and_never_by_run() {
+        let seed = OrchestrationSeed::of("order-1", 7);
+        assert_eq!(seed, OrchestrationSeed::of("order-1", 7));
+        assert_ne!(seed, OrchestrationSeed::of("order-1", 8));
+        assert_ne!(seed, OrchestrationSeed::of("order-2", 7));
+        assert_ne!(seed.insecure, 0);
     }
 
     #[test]
