@@ -99,3 +99,107 @@ fn slow_headers_and_idle_connections_are_closed() {
     let response = http(&host.base, "GET", &format!("{PREFIX}/instances"), None, &[]).unwrap();
     assert_eq!(response.status, 200);
 }
+
+// ---------------------------------------------------------------------------------------
+// JSON nesting (issue 17): at most 128 levels in, and nothing deeper out of a guest.
+
+/// `[[...[1]...]]`, `levels` deep.
+fn nested(levels: usize) -> String {
+    format!("{}1{}", "[".repeat(levels), "]".repeat(levels))
+}
+
+/// Asserts a 400 whose message names the limit.
+fn assert_too_deep(response: &crate::support::Response, what: &str) {
+    assert_eq!(response.status, 400, "{what}: {}", response.text);
+    let message = response.json()["Message"].as_str().unwrap_or_default().to_owned();
+    assert!(message.contains("nested deeper than 128 levels"), "{what}: {message}");
+}
+
+#[test]
+fn json_nested_deeper_than_128_levels_is_refused_at_every_api_input() {
+    let host = Host::with_examples("hardening-deep-input");
+    let waiting = host.start_orchestration("E4_Approval", None, Some("600"));
+    let too_deep = nested(129);
+    let far_too_deep = nested(100_000);
+    let reason = too_deep.replace('[', "%5B").replace(']', "%5D");
+    for (what, method, path, body) in [
+        (
+            "start",
+            "POST",
+            format!("{PREFIX}/orchestrators/E1_HelloSequence"),
+            Some(&too_deep),
+        ),
+        (
+            "a 100k-deep start",
+            "POST",
+            format!("{PREFIX}/orchestrators/E1_HelloSequence"),
+            Some(&far_too_deep),
+        ),
+        (
+            "raise event",
+            "POST",
+            format!("{PREFIX}/instances/{waiting}/raiseEvent/Approval"),
+            Some(&too_deep),
+        ),
+        (
+            "signal entity",
+            "POST",
+            format!("{PREFIX}/entities/Counter/c1?op=add"),
+            Some(&too_deep),
+        ),
+        (
+            "terminate reason",
+            "POST",
+            format!("{PREFIX}/instances/{waiting}/terminate?reason={reason}"),
+            None,
+        ),
+        (
+            "suspend reason",
+            "POST",
+            format!("{PREFIX}/instances/{waiting}/suspend?reason={reason}"),
+            None,
+        ),
+        (
+            "rewind reason",
+            "POST",
+            format!("{PREFIX}/instances/{waiting}/rewind?reason={reason}"),
+            None,
+        ),
+    ] {
+        assert_too_deep(&host.request(method, &path, body.map(String::as_str)), what);
+    }
+    // None of it reached the waiting instance.
+    assert_eq!(host.status(&waiting).json()["runtimeStatus"], "Running");
+    // 128 levels are accepted and shown as JSON, not as a string.
+    let at_limit = nested(128);
+    let id = host.start_orchestration("E1_HelloSequence", None, Some(&at_limit));
+    let status = host.status(&id).json();
+    assert_eq!(status["input"].to_string(), at_limit, "{status}");
+}
+
+#[test]
+fn a_guest_returning_json_nested_too_deep_fails_with_the_reason() {
+    let store = temp_dir("hardening-deep-output").join("store.redb");
+    let host = Host::start(&store, &[crate::support::guest_app("hostile")]).unwrap();
+    let reason = "nested deeper than 128 levels";
+    // An orchestration output past the limit fails its instance, naming the limit.
+    let id = host.start_orchestration("DeepOutput", None, Some("129"));
+    let status = host.wait_for_finish(&id);
+    assert_eq!(status["runtimeStatus"], "Failed", "{status}");
+    assert!(status["output"].to_string().contains(reason), "{status}");
+    // At the limit it completes, its output shown as JSON.
+    let id = host.start_orchestration("DeepOutput", None, Some("128"));
+    let status = host.wait_for_finish(&id);
+    assert_eq!(status["runtimeStatus"], "Completed", "{status}");
+    assert_eq!(status["output"].to_string(), nested(128));
+    // An activity result past the limit fails the task with the reason.
+    let id = host.start_orchestration("CallActivity", None, Some(r#"{"name": "DeepResult", "input": 129}"#));
+    let status = host.wait_for_finish(&id);
+    assert_eq!(status["runtimeStatus"], "Completed", "{status}");
+    assert!(
+        status["output"]["error"]
+            .as_str()
+            .is_some_and(|error| error.contains(reason)),
+        "{status}"
+    );
+}
