@@ -329,6 +329,12 @@ impl Hub {
         !self.keys.is_empty()
     }
 
+    /// The largest payload its API accepts (`payload_bytes`), and so the largest body of a
+    /// request to it.
+    pub fn payload_bytes(&self) -> usize {
+        self.config.limits.payload_bytes
+    }
+
     /// The hub's apps.
     pub fn apps(&self) -> &Arc<Apps> {
         &self.apps

@@ -101,6 +101,196 @@ fn slow_headers_and_idle_connections_are_closed() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Request bodies: read only once the request is accepted, and under limits (issue 17).
+
+const KEY: &str = "main-key-0123456789abcdef";
+const ADMIN_KEY: &str = "admin-key-0123456789abcdef";
+
+/// A host with one keyed hub `main` (hello_sequence and counter) and an admin key; `http`
+/// goes into its `[http]` section and `limits` into `[hubs.main.limits]`.
+fn keyed_host(label: &str, http: &str, limits: &str) -> Host {
+    let dir = temp_dir(label);
+    let config = dir.join("durable.toml");
+    let text = format!(
+        r#"
+admin_keys = ["{ADMIN_KEY}"]
+[http]
+{http}
+[hubs.main]
+keys = ["{KEY}"]
+store = "main.redb"
+[hubs.main.limits]
+{limits}
+[hubs.main.apps.hello]
+path = {hello:?}
+[hubs.main.apps.counter]
+path = {counter:?}
+"#,
+        hello = example("hello_sequence"),
+        counter = example("counter"),
+    );
+    std::fs::write(&config, text).unwrap();
+    Host::start_with_config(&config, &[]).unwrap()
+}
+
+fn connect(host: &Host) -> TcpStream {
+    TcpStream::connect(host.base.strip_prefix("http://").unwrap()).unwrap()
+}
+
+/// Sends a request head (no body) of `method path` with `headers`.
+fn send_head(stream: &mut TcpStream, method: &str, path: &str, headers: &[&str]) {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+    for header in headers {
+        head.push_str(header);
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+}
+
+/// The status code of a raw response.
+fn status_of(response: &[u8]) -> u16 {
+    let text = String::from_utf8_lossy(response);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {text:?}"))
+}
+
+/// A JSON string body of exactly `bytes` bytes.
+fn json_string_of(bytes: usize) -> String {
+    format!("\"{}\"", "x".repeat(bytes - 2))
+}
+
+#[test]
+fn a_keyless_post_announcing_a_huge_body_gets_401_without_sending_it() {
+    let host = keyed_host("hardening-keyless", "", "");
+    let sixty_mib = format!("Content-Length: {}", 60 << 20);
+    for (label, query) in [
+        ("no key", String::new()),
+        ("a wrong key", "?code=wrong-key-0123456789abcdef".to_owned()),
+        ("an unknown hub", format!("?taskHub=nohub&code={KEY}")),
+    ] {
+        let mut stream = connect(&host);
+        let path = format!("{PREFIX}/orchestrators/E1_HelloSequence{query}");
+        send_head(
+            &mut stream,
+            "POST",
+            &path,
+            &["Content-Type: application/json", &sixty_mib],
+        );
+        let started = Instant::now();
+        let answer = read_until_closed(stream);
+        assert_eq!(status_of(&answer), 401, "{label}: {}", String::from_utf8_lossy(&answer));
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{label}: answered only after {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[test]
+fn a_body_over_the_hub_payload_limit_gets_413_before_it_is_read_whole() {
+    let host = keyed_host("hardening-413", "", "payload_bytes = 1000");
+    let start = format!("{PREFIX}/orchestrators/E1_HelloSequence?code={KEY}");
+    // Announced too big: refused from the Content-Length, without sending a byte.
+    let mut stream = connect(&host);
+    send_head(&mut stream, "POST", &start, &["Content-Length: 5000"]);
+    let answer = read_until_closed(stream);
+    let text = String::from_utf8_lossy(&answer);
+    assert_eq!(status_of(&answer), 413, "{text}");
+    assert!(text.contains("1000") && text.contains("payload_bytes"), "{text}");
+    // Chunked: refused as soon as the stream passes the limit; the rest is never sent.
+    let mut stream = connect(&host);
+    send_head(&mut stream, "POST", &start, &["Transfer-Encoding: chunked"]);
+    let chunk = format!("258\r\n{}\r\n", "1".repeat(600));
+    stream.write_all(chunk.as_bytes()).unwrap();
+    stream.write_all(chunk.as_bytes()).unwrap();
+    let answer = read_until_closed(stream);
+    assert_eq!(status_of(&answer), 413, "{}", String::from_utf8_lossy(&answer));
+    // At the limit it starts.
+    let response = http(&host.base, "POST", &start, Some(&json_string_of(1000)), &[]).unwrap();
+    assert_eq!(response.status, 202, "{}", response.text);
+    // Deploys keep max_body_bytes: a 2000-byte upload is read and refused as no component.
+    let junk = "x".repeat(2000);
+    let response = http(
+        &host.base,
+        "PUT",
+        "/admin/hubs/main/apps/junk",
+        Some(&junk),
+        &[("x-functions-key", ADMIN_KEY)],
+    )
+    .unwrap();
+    assert_eq!(response.status, 400, "{}", response.text);
+}
+
+/// Polls `streams` until one of them answers; its index and the answer.
+fn first_answer(streams: &mut [TcpStream], within: Duration) -> (usize, Vec<u8>) {
+    let deadline = Instant::now() + within;
+    let mut buffer = [0u8; 4096];
+    loop {
+        for (index, stream) in streams.iter_mut().enumerate() {
+            stream.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+            match stream.read(&mut buffer) {
+                Ok(0) => panic!("connection {index} closed without an answer"),
+                Ok(read) => return (index, buffer[..read].to_vec()),
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(error) => panic!("connection {index}: {error}"),
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no connection was answered within {within:?}"
+        );
+    }
+}
+
+#[test]
+fn request_bodies_over_the_host_wide_in_flight_budget_get_503() {
+    let host = keyed_host(
+        "hardening-budget",
+        "max_inflight_body_bytes = 1500",
+        "payload_bytes = 1000",
+    );
+    let start = format!("{PREFIX}/orchestrators/E1_HelloSequence?code={KEY}");
+    let body = json_string_of(1000);
+    // Two bodies of 1000 bytes, 900 of each sent: both cannot be held at once.
+    let mut streams: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut stream = connect(&host);
+            send_head(
+                &mut stream,
+                "POST",
+                &start,
+                &["Content-Length: 1000", "Connection: close"],
+            );
+            stream.write_all(&body.as_bytes()[..900]).unwrap();
+            stream
+        })
+        .collect();
+    let (refused, mut answer) = first_answer(&mut streams, Duration::from_secs(10));
+    answer.extend(read_until_closed(streams[refused].try_clone().unwrap()));
+    let text = String::from_utf8_lossy(&answer);
+    assert_eq!(status_of(&answer), 503, "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("retry-after: 1") && text.contains("max_inflight_body_bytes"),
+        "{text}"
+    );
+    // The other one still completes, and the budget comes back once it is answered.
+    let mut other = streams.swap_remove(1 - refused);
+    other.write_all(&body.as_bytes()[900..]).unwrap();
+    let answer = read_until_closed(other);
+    assert_eq!(status_of(&answer), 202, "{}", String::from_utf8_lossy(&answer));
+    let response = http(&host.base, "POST", &start, Some(&body), &[]).unwrap();
+    assert_eq!(response.status, 202, "{}", response.text);
+}
+
+// ---------------------------------------------------------------------------------------
 // JSON nesting (issue 17): at most 128 levels in, and nothing deeper out of a guest.
 
 /// `[[...[1]...]]`, `levels` deep.

@@ -7,15 +7,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
-use hyper::header::{HOST, WWW_AUTHENTICATE};
+use bytes::{Bytes, BytesMut};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Body, Incoming};
+use hyper::header::{CONNECTION, HOST, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{ApiRequest, PREFIXES, Query, error_response, handle, query_encode, set_header};
+use crate::client::TaskHub;
 use crate::hubs::{Hosting, HubError};
 
 /// The header carrying a function key (the other way is `code=`).
@@ -34,6 +36,7 @@ pub async fn serve(
     let (stop, _) = tokio::sync::watch::channel(false);
     let open = Arc::new(AtomicUsize::new(0));
     let idle_timeout = Duration::from_millis(limits.idle_timeout_ms.max(1));
+    let budget = BodyBudget::new(limits.max_inflight_body_bytes);
     tokio::pin!(shutdown);
     loop {
         // Past the connection cap, new clients wait in the kernel's accept queue.
@@ -55,13 +58,14 @@ pub async fn serve(
         let service = {
             let hosting = hosting.clone();
             let activity = activity.clone();
-            let max_body = limits.max_body_bytes;
+            let budget = budget.clone();
             hyper::service::service_fn(move |request: Request<Incoming>| {
                 let hosting = hosting.clone();
                 let activity = activity.clone();
+                let budget = budget.clone();
                 async move {
                     let _busy = activity.begin();
-                    Ok::<_, Infallible>(handle_hyper(&hosting, request, max_body).await)
+                    Ok::<_, Infallible>(handle_hyper(&hosting, &budget, request).await)
                 }
             })
         };
@@ -147,7 +151,78 @@ impl Drop for Busy {
     }
 }
 
-async fn handle_hyper(hosting: &Hosting, request: Request<Incoming>, max_body: usize) -> Response<Full<Bytes>> {
+/// The bytes of request bodies held at once over every connection
+/// (`max_inflight_body_bytes`). A body takes its bytes as they arrive, so a client holds only
+/// what it has sent, and gives them back once its response is built. A body that would take
+/// the host over the budget is refused with 503 at once rather than kept waiting: memory
+/// stays bounded and no request queues behind another client's upload.
+#[derive(Clone)]
+struct BodyBudget(Arc<Semaphore>);
+
+impl BodyBudget {
+    fn new(bytes: usize) -> BodyBudget {
+        BodyBudget(Arc::new(Semaphore::new(bytes.min(Semaphore::MAX_PERMITS))))
+    }
+
+    /// Takes `bytes` more into `held`; false if the budget has not that many left.
+    fn take(&self, held: &mut Option<OwnedSemaphorePermit>, bytes: usize) -> bool {
+        // A frame is bounded by hyper's read buffer, far below u32::MAX.
+        let Ok(bytes) = u32::try_from(bytes) else {
+            return false;
+        };
+        match self.0.clone().try_acquire_many_owned(bytes) {
+            Ok(permit) => {
+                match held {
+                    Some(held) => held.merge(permit),
+                    None => *held = Some(permit),
+                }
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+/// A response refusing a request (boxed: it is large, and the path is the rare one).
+type Refusal = Box<Response<Full<Bytes>>>;
+
+/// Where a request goes, decided from its head alone.
+enum Target {
+    /// The management API of one task hub (key checked).
+    Api(Arc<TaskHub>),
+    /// The admin API (admin key checked): the path's segments after `/admin`.
+    Admin { rest: Vec<String>, query: Query },
+}
+
+/// A request resolved from its head: where it goes, and the largest body it may have.
+struct Resolved {
+    target: Target,
+    body_limit: BodyLimit,
+}
+
+/// The largest body a request may have, and the setting that says so.
+#[derive(Clone, Copy)]
+struct BodyLimit {
+    bytes: usize,
+    setting: &'static str,
+}
+
+impl BodyLimit {
+    /// 413, before the body is read (`size` from Content-Length) or once it is past the limit.
+    fn refuse(self, size: Option<u64>) -> Response<Full<Bytes>> {
+        let size = size.map(|size| format!(" of {size} bytes")).unwrap_or_default();
+        error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PayloadTooLarge",
+            &format!(
+                "the request body{size} is over the limit of {} bytes ({})",
+                self.bytes, self.setting
+            ),
+        )
+    }
+}
+
+async fn handle_hyper(hosting: &Hosting, budget: &BodyBudget, request: Request<Incoming>) -> Response<Full<Bytes>> {
     let (parts, body) = request.into_parts();
     let header = |name: &str| {
         parts
@@ -156,35 +231,119 @@ async fn handle_hyper(hosting: &Hosting, request: Request<Incoming>, max_body: u
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned)
     };
-    let body = match Limited::new(body, max_body).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) => {
-            return error_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "PayloadTooLarge",
-                &format!("request body rejected: {error} (the limit is {max_body} bytes)"),
-            );
-        }
-    };
-    let request = ApiRequest {
-        method: parts.method,
+    let mut request = ApiRequest {
+        method: parts.method.clone(),
         path: parts.uri.path().to_owned(),
         query: parts.uri.query().unwrap_or_default().to_owned(),
         host: header(HOST.as_str()),
         continuation_token: header(CONTINUATION_HEADER),
-        body,
+        body: Bytes::new(),
     };
-    handle_hosting(hosting, request, header(KEY_HEADER)).await
+    // Nothing of the body is read before the hub, the key and the route accept the request.
+    let has_body = !body.is_end_stream();
+    let resolved = match resolve(hosting, &mut request, header(KEY_HEADER)) {
+        Ok(resolved) => resolved,
+        Err(response) if has_body => return closing(*response),
+        Err(response) => return *response,
+    };
+    if let Some(size) = body.size_hint().exact()
+        && size > resolved.body_limit.bytes as u64
+    {
+        return closing(resolved.body_limit.refuse(Some(size)));
+    }
+    let (body, _reserved) = match read_body(body, resolved.body_limit, budget).await {
+        Ok(read) => read,
+        Err(response) => return closing(*response),
+    };
+    request.body = body;
+    // `_reserved` holds the body's share of the budget until the response is built.
+    dispatch(hosting, resolved.target, request).await
+}
+
+/// Reads a body of at most `limit` bytes, taking its bytes from `budget` as they arrive;
+/// the bytes and their share of the budget, or the response refusing it.
+async fn read_body(
+    mut body: Incoming,
+    limit: BodyLimit,
+    budget: &BodyBudget,
+) -> Result<(Bytes, Option<OwnedSemaphorePermit>), Refusal> {
+    let mut reserved = None;
+    let mut frames: Vec<Bytes> = Vec::new();
+    let mut size = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(error) => {
+                return Err(Box::new(error_response(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    &format!("the request body could not be read: {error}"),
+                )));
+            }
+        };
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        size = size.saturating_add(data.len());
+        if size > limit.bytes {
+            return Err(Box::new(limit.refuse(None)));
+        }
+        if !budget.take(&mut reserved, data.len()) {
+            let mut response = error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailable",
+                "the host is receiving as many request bodies as it holds at once (max_inflight_body_bytes): try again shortly",
+            );
+            set_header(&mut response, RETRY_AFTER, "1");
+            return Err(Box::new(response));
+        }
+        frames.push(data);
+    }
+    let body = match frames.len() {
+        0 => Bytes::new(),
+        1 => frames.swap_remove(0),
+        _ => {
+            let mut joined = BytesMut::with_capacity(size);
+            for frame in frames {
+                joined.extend_from_slice(&frame);
+            }
+            joined.freeze()
+        }
+    };
+    Ok((body, reserved))
+}
+
+/// `response`, telling the client the connection closes: its body was not read (whole).
+fn closing(mut response: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
+    response
+        .headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// Answers one request to a host: picks the hub (`taskHub=`) and connection
 /// (`connection=`), checks the key (`code=` or the `x-functions-key` header, given here as
-/// `header_key`), and passes the request to the hub's API or to the admin API.
+/// `header_key`), and passes the request to the hub's API or to the admin API. The body is
+/// held to the same limits as over a socket.
 pub async fn handle_hosting(
     hosting: &Hosting,
     mut request: ApiRequest,
     header_key: Option<String>,
 ) -> Response<Full<Bytes>> {
+    let resolved = match resolve(hosting, &mut request, header_key) {
+        Ok(resolved) => resolved,
+        Err(response) => return *response,
+    };
+    if request.body.len() > resolved.body_limit.bytes {
+        return resolved.body_limit.refuse(Some(request.body.len() as u64));
+    }
+    dispatch(hosting, resolved.target, request).await
+}
+
+/// Resolves a request from its head (the body is not looked at): the hub and connection
+/// it names and its key, or the admin API and the admin key; adds the hub, connection and
+/// key to the query for the management URLs. `Err` is the response refusing it.
+fn resolve(hosting: &Hosting, request: &mut ApiRequest, header_key: Option<String>) -> Result<Resolved, Refusal> {
     let query = Query::parse(&request.query);
     let key = header_key
         .as_deref()
@@ -196,24 +355,32 @@ pub async fn handle_hosting(
             .get(..prefix.len())
             .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
     });
+    let max_body = BodyLimit {
+        bytes: hosting.http.max_body_bytes,
+        setting: "max_body_bytes",
+    };
     if !is_api {
-        if let Some(response) = super::admin::handle(hosting, &request, &query, key.as_deref()).await {
-            return response;
-        }
-        return error_response(
-            StatusCode::NOT_FOUND,
-            "NotFound",
-            &format!("no endpoint at {}", request.path),
-        );
+        let Some(rest) = super::admin::admin_route(&request.path) else {
+            return Err(Box::new(error_response(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                &format!("no endpoint at {}", request.path),
+            )));
+        };
+        hosting
+            .authorize_admin(key.as_deref())
+            .map_err(|error| Box::new(hub_error_response(&error)))?;
+        return Ok(Resolved {
+            target: Target::Admin { rest, query },
+            body_limit: max_body,
+        });
     }
-    let hub = match hosting.open_hub(query.get("taskHub"), key.as_deref()) {
-        Ok(hub) => hub,
-        Err(error) => return hub_error_response(&error),
-    };
-    let (connection, task_hub) = match hub.connection(query.get("connection")) {
-        Ok(found) => found,
-        Err(error) => return hub_error_response(&error),
-    };
+    let hub = hosting
+        .open_hub(query.get("taskHub"), key.as_deref())
+        .map_err(|error| Box::new(hub_error_response(&error)))?;
+    let (connection, task_hub) = hub
+        .connection(query.get("connection"))
+        .map_err(|error| Box::new(hub_error_response(&error)))?;
     // The management URLs this request gets back name its hub, connection and key.
     let mut extra = Vec::new();
     if query.get("taskHub").is_none() {
@@ -234,7 +401,26 @@ pub async fn handle_hosting(
         }
         request.query.push_str(&extra.join("&"));
     }
-    handle(&task_hub.client(), request).await
+    let body_limit = if hub.payload_bytes() < max_body.bytes {
+        BodyLimit {
+            bytes: hub.payload_bytes(),
+            setting: "payload_bytes",
+        }
+    } else {
+        max_body
+    };
+    Ok(Resolved {
+        target: Target::Api(task_hub.clone()),
+        body_limit,
+    })
+}
+
+/// Answers a resolved request, its body read.
+async fn dispatch(hosting: &Hosting, target: Target, request: ApiRequest) -> Response<Full<Bytes>> {
+    match target {
+        Target::Api(task_hub) => handle(&task_hub.client(), request).await,
+        Target::Admin { rest, query } => super::admin::handle(hosting, &request, &query, &rest).await,
+    }
 }
 
 /// The response for a hub or admin failure.
