@@ -291,6 +291,100 @@ fn request_bodies_over_the_host_wide_in_flight_budget_get_503() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Slow clients (issue 17): bodies have a deadline, silent connections close, and no slow
+// client keeps another one waiting.
+
+/// Sends one byte of `stream` a `pace`, `count` times at most, stopping when the server
+/// closes; in its own thread.
+fn trickle(mut stream: TcpStream, pace: Duration, count: usize) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        for _ in 0..count {
+            if stream.write_all(b" ").is_err() {
+                return;
+            }
+            std::thread::sleep(pace);
+        }
+    })
+}
+
+#[test]
+fn a_body_slower_than_body_timeout_gets_408_and_its_connection_closes() {
+    let host = keyed_host("hardening-408", "body_timeout_ms = 500", "");
+    let mut stream = connect(&host);
+    send_head(
+        &mut stream,
+        "POST",
+        &format!("{PREFIX}/orchestrators/E1_HelloSequence?code={KEY}"),
+        &["Content-Length: 100"],
+    );
+    let started = Instant::now();
+    let writer = trickle(stream.try_clone().unwrap(), Duration::from_millis(100), 99);
+    let answer = read_until_closed(stream);
+    let elapsed = started.elapsed();
+    assert_eq!(status_of(&answer), 408, "{}", String::from_utf8_lossy(&answer));
+    assert!(
+        elapsed >= Duration::from_millis(400) && elapsed < Duration::from_secs(5),
+        "answered after {elapsed:?}"
+    );
+    writer.join().unwrap();
+}
+
+#[test]
+fn a_connection_that_sends_no_request_is_closed_after_header_timeout() {
+    let host = keyed_host(
+        "hardening-silent",
+        "header_timeout_ms = 300\nidle_timeout_ms = 60000",
+        "",
+    );
+    let started = Instant::now();
+    let answer = read_until_closed(connect(&host));
+    assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "closed only after {:?} (idle_timeout is 60 s)",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn slow_clients_at_the_connection_cap_do_not_delay_another_clients_request() {
+    let host = keyed_host("hardening-cap", "max_connections = 8", "");
+    // Twice as many clients as the cap, each trickling a body at 1 byte/s.
+    let writers: Vec<_> = (0..16)
+        .map(|_| {
+            let mut stream = connect(&host);
+            send_head(
+                &mut stream,
+                "POST",
+                &format!("{PREFIX}/orchestrators/E1_HelloSequence?code={KEY}"),
+                &["Content-Length: 100"],
+            );
+            trickle(stream, Duration::from_secs(1), 5)
+        })
+        .collect();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let response = http(
+            &host.base,
+            "GET",
+            &format!("{PREFIX}/instances/nobody?code={KEY}"),
+            None,
+            &[],
+        )
+        .unwrap();
+        assert_eq!(response.status, 404, "{}", response.text);
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "the status GET waited {:?}",
+            started.elapsed()
+        );
+    }
+    for writer in writers {
+        writer.join().unwrap();
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // JSON nesting (issue 17): at most 128 levels in, and nothing deeper out of a guest.
 
 /// `[[...[1]...]]`, `levels` deep.

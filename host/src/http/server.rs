@@ -4,7 +4,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -14,7 +14,7 @@ use hyper::header::{CONNECTION, HOST, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::{ApiRequest, PREFIXES, Query, error_response, handle, query_encode, set_header};
 use crate::client::TaskHub;
@@ -32,18 +32,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let limits = hosting.http.clone();
-    let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let (stop, _) = tokio::sync::watch::channel(false);
     let open = Arc::new(AtomicUsize::new(0));
     let idle_timeout = Duration::from_millis(limits.idle_timeout_ms.max(1));
+    // hyper's header timer also runs before a connection's first request, so a client that
+    // connects and sends nothing is closed after it too.
+    let header_timeout = Duration::from_millis(limits.header_timeout_ms.max(1));
     let budget = BodyBudget::new(limits.max_inflight_body_bytes);
+    let registry = Arc::new(Registry::default());
     tokio::pin!(shutdown);
     loop {
-        // Past the connection cap, new clients wait in the kernel's accept queue.
-        let permit = tokio::select! {
-            permit = connections.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-            () = &mut shutdown => break,
-        };
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -54,7 +53,21 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let activity = Arc::new(Activity::starting_now());
+        let permit = match connections.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                // At the cap, make room: close the connection that has gone longest without
+                // a request being worked on, so slow or silent clients cannot keep others
+                // out. If every connection is working, this one waits for a slot (and the
+                // next clients in the kernel's accept queue).
+                registry.shed_stalest();
+                tokio::select! {
+                    permit = connections.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+                    () = &mut shutdown => break,
+                }
+            }
+        };
+        let activity = registry.add();
         let service = {
             let hosting = hosting.clone();
             let activity = activity.clone();
@@ -63,18 +76,16 @@ pub async fn serve(
                 let hosting = hosting.clone();
                 let activity = activity.clone();
                 let budget = budget.clone();
-                async move {
-                    let _busy = activity.begin();
-                    Ok::<_, Infallible>(handle_hyper(&hosting, &budget, request).await)
-                }
+                async move { Ok::<_, Infallible>(handle_hyper(&hosting, &budget, &activity, request).await) }
             })
         };
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(Duration::from_millis(limits.header_timeout_ms.max(1)))
+            .header_read_timeout(header_timeout)
             .serve_connection(TokioIo::new(stream), service);
         let mut stopping = stop.subscribe();
         let open = open.clone();
+        let registry = registry.clone();
         open.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
             let _permit = permit;
@@ -84,6 +95,9 @@ pub async fn serve(
                 let idle_check = tokio::time::sleep(idle_timeout / 4);
                 tokio::select! {
                     _ = connection.as_mut() => break,
+                    // Dropping the connection closes its socket and drops a request still
+                    // being received with it; nothing of that request has run.
+                    () = activity.shed.notified() => break,
                     _ = stopping.changed(), if !closing => {
                         closing = true;
                         connection.as_mut().graceful_shutdown();
@@ -96,6 +110,7 @@ pub async fn serve(
                     }
                 }
             }
+            registry.remove(&activity);
             open.fetch_sub(1, Ordering::SeqCst);
         });
     }
@@ -107,11 +122,66 @@ pub async fn serve(
     Ok(())
 }
 
-/// When a connection last did something, and whether a request is in flight.
+/// The open connections, so that at the cap the stalest one can be closed.
+#[derive(Default)]
+struct Registry {
+    next_id: AtomicU64,
+    open: std::sync::Mutex<std::collections::BTreeMap<u64, Arc<Activity>>>,
+}
+
+impl Registry {
+    fn connections(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<u64, Arc<Activity>>> {
+        self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A new connection, accepted now.
+    fn add(&self) -> Arc<Activity> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let activity = Arc::new(Activity::starting_now(id));
+        self.connections().insert(id, activity.clone());
+        activity
+    }
+
+    fn remove(&self, activity: &Activity) {
+        self.connections().remove(&activity.id);
+    }
+
+    /// Closes the connection that has been idle, or receiving its request, the longest;
+    /// none if every connection has a request being worked on.
+    fn shed_stalest(&self) {
+        let connections = self.connections();
+        let mut candidates: Vec<&Arc<Activity>> = connections
+            .values()
+            .filter(|activity| activity.state.load(Ordering::SeqCst) != WORKING)
+            .collect();
+        candidates.sort_by_key(|activity| activity.last.load(Ordering::SeqCst));
+        // The first that is still idle or receiving when asked to close; one that started
+        // work meanwhile keeps going.
+        if let Some(victim) = candidates.into_iter().find(|activity| activity.shed()) {
+            victim.shed.notify_one();
+        }
+    }
+}
+
+/// A connection between requests (or before its first), while headers may be arriving.
+const IDLE: u8 = 0;
+/// A request's headers are in and its body is being received.
+const RECEIVING: u8 = 1;
+/// A request is being answered.
+const WORKING: u8 = 2;
+/// The connection is being closed to make room for another.
+const SHED: u8 = 3;
+
+/// What a connection is doing and since when. HTTP/1 answers one request at a time per
+/// connection, so one state covers it.
 struct Activity {
-    in_flight: AtomicUsize,
-    /// Milliseconds since `EPOCH` of the accept or the last request start or end.
+    id: u64,
+    /// `IDLE`, `RECEIVING`, `WORKING` or `SHED`.
+    state: AtomicU8,
+    /// Milliseconds since `EPOCH` of the accept or the last state change.
     last: AtomicU64,
+    /// Woken when the connection is shed.
+    shed: Notify,
 }
 
 static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
@@ -121,33 +191,59 @@ fn now_millis() -> u64 {
 }
 
 impl Activity {
-    fn starting_now() -> Activity {
+    fn starting_now(id: u64) -> Activity {
         Activity {
-            in_flight: AtomicUsize::new(0),
+            id,
+            state: AtomicU8::new(IDLE),
             last: AtomicU64::new(now_millis()),
+            shed: Notify::new(),
         }
     }
 
-    fn begin(self: &Arc<Self>) -> Busy {
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
-        self.last.store(now_millis(), Ordering::SeqCst);
-        Busy(self.clone())
+    /// Moves from `from` to `to`; false if the connection was not in `from` (it was shed).
+    fn enter(&self, from: u8, to: u8) -> bool {
+        let moved = self
+            .state
+            .compare_exchange(from, to, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok();
+        if moved {
+            self.last.store(now_millis(), Ordering::SeqCst);
+        }
+        moved
+    }
+
+    /// Marks the connection shed unless a request is being worked on.
+    fn shed(&self) -> bool {
+        self.enter(IDLE, SHED) || self.enter(RECEIVING, SHED)
+    }
+
+    /// A request's headers are in. `None` if the connection is being shed.
+    fn begin(self: &Arc<Self>) -> Option<Busy> {
+        self.enter(IDLE, RECEIVING).then(|| Busy(self.clone()))
     }
 
     fn idle_for(&self) -> Duration {
-        if self.in_flight.load(Ordering::SeqCst) > 0 {
+        if self.state.load(Ordering::SeqCst) != IDLE {
             return Duration::ZERO;
         }
         Duration::from_millis(now_millis().saturating_sub(self.last.load(Ordering::SeqCst)))
     }
 }
 
+/// A request in flight on its connection; back to idle when dropped.
 struct Busy(Arc<Activity>);
+
+impl Busy {
+    /// The body is in and the request is about to be worked on; false if the connection
+    /// was shed while it arrived.
+    fn working(&self) -> bool {
+        self.0.enter(RECEIVING, WORKING)
+    }
+}
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.0.last.store(now_millis(), Ordering::SeqCst);
-        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        let _ = self.0.enter(RECEIVING, IDLE) || self.0.enter(WORKING, IDLE);
     }
 }
 
@@ -222,7 +318,15 @@ impl BodyLimit {
     }
 }
 
-async fn handle_hyper(hosting: &Hosting, budget: &BodyBudget, request: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle_hyper(
+    hosting: &Hosting,
+    budget: &BodyBudget,
+    activity: &Arc<Activity>,
+    request: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let Some(busy) = activity.begin() else {
+        return closing(shed_response());
+    };
     let (parts, body) = request.into_parts();
     let header = |name: &str| {
         parts
@@ -251,35 +355,62 @@ async fn handle_hyper(hosting: &Hosting, budget: &BodyBudget, request: Request<I
     {
         return closing(resolved.body_limit.refuse(Some(size)));
     }
-    let (body, _reserved) = match read_body(body, resolved.body_limit, budget).await {
+    // hyper calls the service once the headers are in, so the body deadline starts about now.
+    let body_timeout = Duration::from_millis(hosting.http.body_timeout_ms.max(1));
+    let (body, _reserved) = match read_body(body, resolved.body_limit, budget, body_timeout).await {
         Ok(read) => read,
         Err(response) => return closing(*response),
     };
     request.body = body;
+    if !busy.working() {
+        return closing(shed_response());
+    }
     // `_reserved` holds the body's share of the budget until the response is built.
     dispatch(hosting, resolved.target, request).await
 }
 
-/// Reads a body of at most `limit` bytes, taking its bytes from `budget` as they arrive;
-/// the bytes and their share of the budget, or the response refusing it.
+/// The answer on a connection closed to make room for others (the client rarely sees it).
+fn shed_response() -> Response<Full<Bytes>> {
+    error_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ServiceUnavailable",
+        "the host is at its connection limit (max_connections) and closed this slow connection",
+    )
+}
+
+/// Reads a body of at most `limit` bytes within `timeout`, taking its bytes from `budget`
+/// as they arrive; the bytes and their share of the budget, or the response refusing it.
 async fn read_body(
     mut body: Incoming,
     limit: BodyLimit,
     budget: &BodyBudget,
+    timeout: Duration,
 ) -> Result<(Bytes, Option<OwnedSemaphorePermit>), Refusal> {
+    let deadline = tokio::time::Instant::now() + timeout;
     let mut reserved = None;
     let mut frames: Vec<Bytes> = Vec::new();
     let mut size = 0usize;
-    while let Some(frame) = body.frame().await {
-        let frame = match frame {
-            Ok(frame) => frame,
-            Err(error) => {
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => {
+                return Err(Box::new(error_response(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "RequestTimeout",
+                    &format!(
+                        "the request body did not arrive within {} ms of its headers (body_timeout_ms)",
+                        timeout.as_millis()
+                    ),
+                )));
+            }
+            Ok(None) => break,
+            Ok(Some(Err(error))) => {
                 return Err(Box::new(error_response(
                     StatusCode::BAD_REQUEST,
                     "BadRequest",
                     &format!("the request body could not be read: {error}"),
                 )));
             }
+            Ok(Some(Ok(frame))) => frame,
         };
         let Ok(data) = frame.into_data() else {
             continue; // trailers
