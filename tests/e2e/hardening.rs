@@ -403,6 +403,9 @@ fn assert_too_deep(response: &crate::support::Response, what: &str) {
 fn json_nested_deeper_than_128_levels_is_refused_at_every_api_input() {
     let host = Host::with_examples("hardening-deep-input");
     let waiting = host.start_orchestration("E4_Approval", None, Some("600"));
+    host.wait_for(&waiting, Duration::from_secs(60), |status| {
+        status["runtimeStatus"] == "Running"
+    });
     let too_deep = nested(129);
     let far_too_deep = nested(100_000);
     let reason = too_deep.replace('[', "%5B").replace(']', "%5D");
