@@ -1,5 +1,11 @@
 //! The listener: connection limits and timeouts, then for each request the hub it names,
 //! the key it carries, and the hub's API or the admin API.
+//!
+//! A request is resolved from its head alone (route, hub, key) before a byte of its body is
+//! read, so a refused request costs no body. An accepted one reads its body under the
+//! route's size limit, the body deadline and the host-wide budget of body bytes in flight.
+//! At the connection cap, the connection that has gone longest without a request being
+//! answered is closed to make room, so slow clients cannot keep others out.
 
 use std::convert::Infallible;
 use std::future::Future;
