@@ -177,13 +177,22 @@ impl Default for HostLimits {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpLimits {
-    /// Largest request body (a `.wasm` upload included).
+    /// Largest request body of the admin API (a `.wasm` upload); API bodies are also held
+    /// to their hub's `payload_bytes`.
     pub max_body_bytes: usize,
-    /// Time a client has to send its request headers.
+    /// Time a client has to send its request headers, and a new connection its first
+    /// request.
     pub header_timeout_ms: u64,
+    /// Time a client has to send a whole request body, from the end of its headers.
+    pub body_timeout_ms: u64,
+    /// Bytes of request bodies the host holds at once, over every connection; a body that
+    /// would go over it is refused with 503.
+    pub max_inflight_body_bytes: usize,
     /// A connection with no request in flight for this long is closed.
     pub idle_timeout_ms: u64,
-    /// Connections served at once; more wait in the kernel's accept queue.
+    /// Connections served at once. At the cap a new connection closes the one that has gone
+    /// longest idle or sending its request; when every one has a request being answered,
+    /// new ones wait in the kernel's accept queue.
     pub max_connections: usize,
 }
 
@@ -192,6 +201,8 @@ impl Default for HttpLimits {
         HttpLimits {
             max_body_bytes: 64 << 20,
             header_timeout_ms: 10_000,
+            body_timeout_ms: 60_000,
+            max_inflight_body_bytes: 512 << 20,
             idle_timeout_ms: 60_000,
             max_connections: 1024,
         }

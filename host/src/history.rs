@@ -588,11 +588,16 @@ impl HistoryEvent {
     }
 }
 
-/// Parses stored JSON text for an API response; text that is not JSON is shown as a string.
+/// Parses stored JSON text for an API response; text that is not JSON (a plain terminate
+/// reason, say) is shown as a string. Payloads are at most [`MAX_JSON_DEPTH`] levels deep
+/// (refused deeper when they come in), and parse here however close to it they nest.
+///
+/// [`MAX_JSON_DEPTH`]: crate::json_depth::MAX_JSON_DEPTH
 pub fn json_or_null(text: Option<&str>) -> Value {
     match text {
         None => Value::Null,
-        Some(text) => serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned())),
+        Some(text) => crate::json_depth::parse(text.as_bytes(), crate::json_depth::MAX_JSON_DEPTH)
+            .unwrap_or_else(|_| Value::String(text.to_owned())),
     }
 }
 

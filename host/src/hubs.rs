@@ -28,9 +28,10 @@ use crate::wasm::{FunctionKind, LoadError, WasmRuntime};
 /// Why a hub-level or admin operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
-    /// The request names no hub and the host has several.
-    #[error("this host serves several task hubs ({0}): name one with taskHub=")]
-    HubNotNamed(String),
+    /// The request names no hub and the host has several: their names for an admin,
+    /// `None` for anybody else.
+    #[error("this host serves several task hubs{}: name one with taskHub=", listed(.0.as_deref()))]
+    HubNotNamed(Option<String>),
     /// No hub of that name.
     #[error("no task hub named '{0}'")]
     UnknownHub(String),
@@ -47,7 +48,8 @@ pub enum HubError {
     /// No key was presented where one is required.
     #[error("this endpoint needs a key: pass it as code=KEY or in the x-functions-key header")]
     KeyMissing,
-    /// The key presented opens nothing here.
+    /// The key presented opens nothing here. For a hub, the same whether the hub exists
+    /// or not: hub names are told to admin keys only.
     #[error("the key does not open {0}")]
     KeyRejected(String),
     /// The admin API has no key configured and the host is not open.
@@ -87,6 +89,14 @@ pub enum HubError {
     /// Reloading needs a config file.
     #[error("this host was started without --config: there is nothing to reload")]
     NoConfigFile,
+}
+
+/// What a refused key did not open when it was meant for a hub, known or not.
+const NAMED_HUB: &str = "the task hub this request names";
+
+/// ` (a, b)` for the hub names an admin may see, nothing otherwise.
+fn listed(names: Option<&str>) -> String {
+    names.map(|names| format!(" ({names})")).unwrap_or_default()
 }
 
 /// A key kept as its SHA-256, so comparing takes the same time whatever the key's length
@@ -317,6 +327,12 @@ impl Hub {
     /// Whether the hub has keys (requests without one are refused).
     pub fn has_keys(&self) -> bool {
         !self.keys.is_empty()
+    }
+
+    /// The largest payload its API accepts (`payload_bytes`), and so the largest body of a
+    /// request to it.
+    pub fn payload_bytes(&self) -> usize {
+        self.config.limits.payload_bytes
     }
 
     /// The hub's apps.
@@ -629,21 +645,28 @@ impl Hosting {
     }
 
     /// The hub a request names (`taskHub=`), opened with `key`.
+    ///
+    /// Hub names are told to admins only (or to anyone on a host without keys): for
+    /// anybody else a hub that does not exist answers exactly as a keyed hub their key does
+    /// not open, and a request naming no hub on a host of several is not told their names.
     pub fn open_hub(&self, task_hub: Option<&str>, key: Option<&str>) -> Result<&Arc<Hub>, HubError> {
         let hub = match task_hub {
             Some(name) => self.find_hub(name),
             None if self.single || self.hubs.len() == 1 => self.hubs.values().next(),
             None => {
                 self.authorize_any(key)?;
-                return Err(HubError::HubNotNamed(
-                    self.hubs.keys().cloned().collect::<Vec<_>>().join(", "),
-                ));
+                let names = self.hubs.keys().cloned().collect::<Vec<_>>().join(", ");
+                return Err(HubError::HubNotNamed(self.is_admin(key).then_some(names)));
             }
         };
         let Some(hub) = hub else {
-            // Whether a hub exists is only told to callers holding some valid key.
-            self.authorize_any(key)?;
-            return Err(HubError::UnknownHub(task_hub.unwrap_or_default().to_owned()));
+            if self.is_admin(key) {
+                return Err(HubError::UnknownHub(task_hub.unwrap_or_default().to_owned()));
+            }
+            return Err(match key {
+                None => HubError::KeyMissing,
+                Some(_) => HubError::KeyRejected(NAMED_HUB.to_owned()),
+            });
         };
         if !hub.has_keys() {
             return Ok(hub);
@@ -651,8 +674,14 @@ impl Hosting {
         match key {
             None => Err(HubError::KeyMissing),
             Some(key) if hub.keys.opens(key) || self.admin_keys.opens(key) => Ok(hub),
-            Some(_) => Err(HubError::KeyRejected(format!("task hub '{}'", hub.name()))),
+            Some(_) => Err(HubError::KeyRejected(NAMED_HUB.to_owned())),
         }
+    }
+
+    /// Whether `key` may be told what hubs exist: an admin key, or any caller of a host
+    /// without keys.
+    fn is_admin(&self, key: Option<&str>) -> bool {
+        !self.has_keys() || key.is_some_and(|key| self.admin_keys.opens(key))
     }
 
     fn authorize_any(&self, key: Option<&str>) -> Result<(), HubError> {

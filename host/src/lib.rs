@@ -29,6 +29,7 @@ pub mod fuzzing;
 pub mod history;
 pub mod http;
 pub mod hubs;
+pub mod json_depth;
 pub mod replay;
 pub mod runtime;
 pub mod store;

@@ -650,6 +650,21 @@ impl Orchestrations {
                 ),
             ));
         }
+        if batch.state.as_deref().is_some_and(crate::json_depth::too_deep) {
+            return Err(FailureDetails::host(
+                "LimitExceeded",
+                too_deep_reason(&format!("the state of entity {entity}")),
+            ));
+        }
+        let mut sent = batch.actions.iter().filter_map(|action| match action {
+            EntityAction::Signal { input, .. } | EntityAction::StartOrchestration { input, .. } => input.as_deref(),
+        });
+        if sent.any(crate::json_depth::too_deep) {
+            return Err(FailureDetails::host(
+                "LimitExceeded",
+                too_deep_reason(&format!("an input that entity {entity} sends")),
+            ));
+        }
         for (result, (operation, _)) in batch.results.iter_mut().zip(operations) {
             if let Ok(Some(value)) = result
                 && value.len() > limit
@@ -660,6 +675,13 @@ impl Orchestrations {
                         "the result of '{operation}' is {} bytes, over the payload limit of {limit} bytes",
                         value.len()
                     ),
+                ));
+            } else if let Ok(Some(value)) = result
+                && crate::json_depth::too_deep(value)
+            {
+                *result = Err(FailureDetails::host(
+                    "LimitExceeded",
+                    too_deep_reason(&format!("the result of '{operation}'")),
                 ));
             }
         }
@@ -1051,6 +1073,10 @@ impl Orchestrations {
                             result.len()
                         ),
                     )),
+                    Ok(Ok(Some(result))) if crate::json_depth::too_deep(&result) => failed(FailureDetails::host(
+                        "LimitExceeded",
+                        too_deep_reason(&format!("the result of activity '{}'", item.name)),
+                    )),
                     Ok(Ok(result)) => match result.as_deref().map(serde_json::from_str::<serde::de::IgnoredAny>) {
                         Some(Err(error)) => failed(FailureDetails::host(
                             "InvalidOutput",
@@ -1112,7 +1138,15 @@ pub fn new_instance(
     (record, started)
 }
 
-/// Why a step's commit breaks the payload or history limits, if it does.
+/// The failure reason for a guest payload nested deeper than the host accepts.
+fn too_deep_reason(what: &str) -> String {
+    format!(
+        "{what} is JSON nested deeper than {} levels, the most the host accepts",
+        crate::json_depth::MAX_JSON_DEPTH
+    )
+}
+
+/// Why a step's commit breaks the payload, nesting or history limits, if it does.
 fn over_limits(commit: &StepCommit, limits: &crate::config::Limits) -> Option<String> {
     let history = commit.history_start as usize + commit.append.len();
     if history > limits.history_events {
@@ -1123,12 +1157,14 @@ fn over_limits(commit: &StepCommit, limits: &crate::config::Limits) -> Option<St
     }
     let limit = limits.payload_bytes;
     let too_big = |what: &str, payload: &Option<String>| {
-        payload.as_ref().filter(|payload| payload.len() > limit).map(|payload| {
-            format!(
+        let payload = payload.as_ref()?;
+        if payload.len() > limit {
+            return Some(format!(
                 "{what} is {} bytes, over the payload limit of {limit} bytes",
                 payload.len()
-            )
-        })
+            ));
+        }
+        crate::json_depth::too_deep(payload).then(|| too_deep_reason(what))
     };
     if let Some(excess) = too_big("the orchestration's output", &commit.record.output)
         .or_else(|| too_big("the custom status", &commit.record.custom_status))

@@ -214,16 +214,30 @@ fn hub_names_are_checked_before_anything_else_is_told() {
     let config = two_hub_config("hubs-names", &[ALPHA_KEY], "");
     let host = Host::start_with_config(&config, &[]).unwrap();
     let path = format!("{PREFIX}/instances");
-    // An unknown hub is 404 for a caller holding a key, 401 for anybody else.
-    let response = in_hub(&host, "GET", &path, "gamma", ALPHA_KEY, None);
+    // An unknown hub is 404 for an admin only; even a valid key of another hub gets 401.
+    let response = in_hub(&host, "GET", &path, "gamma", ADMIN_KEY, None);
     assert_eq!(response.status, 404, "{}", response.text);
     assert!(response.text.contains("gamma"), "{}", response.text);
+    let response = in_hub(&host, "GET", &path, "gamma", ALPHA_KEY, None);
+    assert_eq!(response.status, 401, "{}", response.text);
     let response = http(&host.base, "GET", &format!("{path}?taskHub=gamma"), None, &[]).unwrap();
     assert_eq!(response.status, 401, "{}", response.text);
-    // Two hubs and no taskHub: the request must say which.
+    // Two hubs and no taskHub: the request must say which; only an admin is told the names.
     let response = keyed(&host, "GET", &path, ALPHA_KEY, None);
     assert_eq!(response.status, 400, "{}", response.text);
     assert!(response.text.contains("taskHub"), "{}", response.text);
+    assert!(
+        !response.text.contains("alpha") && !response.text.contains("beta"),
+        "{}",
+        response.text
+    );
+    let response = keyed(&host, "GET", &path, ADMIN_KEY, None);
+    assert_eq!(response.status, 400, "{}", response.text);
+    assert!(
+        response.text.contains("alpha") && response.text.contains("beta"),
+        "{}",
+        response.text
+    );
     // Hub names match in any case; an unknown connection is named in the error.
     let response = in_hub(&host, "GET", &path, "ALPHA", ALPHA_KEY, None);
     assert_eq!(response.status, 200, "{}", response.text);
@@ -251,6 +265,38 @@ fn hub_names_are_checked_before_anything_else_is_told() {
         .map(|hub| hub["name"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(names, ["alpha", "beta"]);
+}
+
+#[test]
+fn an_unknown_hub_answers_exactly_as_a_key_that_does_not_open_the_hub() {
+    let config = two_hub_config("hubs-leak", &[ALPHA_KEY], "");
+    let host = Host::start_with_config(&config, &[]).unwrap();
+    let answer = |hub: &str, key: Option<&str>| {
+        let mut path = format!("{PREFIX}/instances?taskHub={hub}");
+        if let Some(key) = key {
+            path.push_str(&format!("&code={key}"));
+        }
+        let response = http(&host.base, "GET", &path, None, &[]).unwrap();
+        (
+            response.status,
+            response.header("www-authenticate").map(str::to_owned),
+            response.text,
+        )
+    };
+    let random = "random-key-0123456789abcdef";
+    let wrong_key = answer("alpha", Some(random));
+    assert_eq!(wrong_key.0, 401, "{wrong_key:?}");
+    for (hub, key) in [
+        ("gamma", Some(random)),
+        ("gamma", Some(BETA_KEY)),
+        ("alpha", Some(BETA_KEY)),
+    ] {
+        assert_eq!(answer(hub, key), wrong_key, "{hub} with {key:?}");
+    }
+    assert!(!wrong_key.2.contains("alpha"), "{wrong_key:?}");
+    // Without a key, the same: 401 whether the hub exists or not.
+    assert_eq!(answer("gamma", None), answer("alpha", None));
+    assert_eq!(answer("gamma", None).0, 401);
 }
 
 #[test]

@@ -407,9 +407,12 @@ pub struct Response {
 }
 
 impl Response {
-    /// The body as JSON (panics if it is not).
+    /// The body as JSON (panics if it is not). Payloads may nest 128 levels deep, and the
+    /// body's envelope a few more, past what serde_json parses on its own.
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or_else(|error| panic!("body is not JSON ({error}): {:?}", self.text))
+        let limit = durable_host::json_depth::MAX_JSON_DEPTH + 8;
+        durable_host::json_depth::parse(self.text.as_bytes(), limit)
+            .unwrap_or_else(|error| panic!("body is not JSON ({error}): {:?}", self.text))
     }
 
     /// A header's value.

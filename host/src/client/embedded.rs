@@ -7,7 +7,8 @@ use serde_json::Value;
 
 use super::{
     ClientError, Control, DurableOrchestrationClient, EntityPage, EntityQuery, EntityState, InstancePage,
-    InstanceQuery, OrchestrationStatus, PurgeFilter, PurgeHistoryResult, validate_instance_id, validate_json,
+    InstanceQuery, OrchestrationStatus, PurgeFilter, PurgeHistoryResult, check_depth, validate_instance_id,
+    validate_json,
 };
 use crate::dispatch::{DispatchConfig, Dispatcher};
 use crate::history::{EntityId, EventKind, HistoryEvent, Message, RuntimeStatus, Timestamp};
@@ -318,6 +319,9 @@ impl TaskHub {
         reason: Option<String>,
     ) -> Result<(), ClientError> {
         self.check_payload("the reason", &reason)?;
+        // A reason is text, but it is shown as JSON when it parses as JSON (a terminated
+        // instance's output), so it may not nest deeper than any other payload.
+        check_depth("the reason", reason.as_deref())?;
         match control {
             Control::Terminate => {
                 self.deliver(instance_id, EventKind::ExecutionTerminated { reason })

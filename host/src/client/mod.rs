@@ -39,6 +39,14 @@ pub enum ClientError {
         /// The parser's message.
         detail: String,
     },
+    /// A payload (or reason) nests arrays and objects deeper than the host accepts.
+    #[error("{what} is JSON nested deeper than {limit} levels, the most the host accepts")]
+    TooDeep {
+        /// Which payload.
+        what: &'static str,
+        /// The limit, [`crate::json_depth::MAX_JSON_DEPTH`].
+        limit: usize,
+    },
     /// A name (event, reason) is not acceptable.
     #[error("{0}")]
     InvalidArgument(String),
@@ -430,9 +438,23 @@ pub fn validate_instance_id(id: &str) -> Result<(), ClientError> {
     }
 }
 
+/// Refuses `text` if it nests deeper than [`crate::json_depth::MAX_JSON_DEPTH`].
+fn check_depth(what: &'static str, text: Option<&str>) -> Result<(), ClientError> {
+    match text {
+        Some(text) if crate::json_depth::too_deep(text) => Err(ClientError::TooDeep {
+            what,
+            limit: crate::json_depth::MAX_JSON_DEPTH,
+        }),
+        _ => Ok(()),
+    }
+}
+
 fn validate_json(what: &'static str, text: Option<String>) -> Result<Option<String>, ClientError> {
     match text {
         Some(text) if !text.trim().is_empty() => {
+            // Depth first: the syntax check below skips values without a depth limit, so it
+            // would pass text too deep to parse when it is shown or handed to a guest.
+            check_depth(what, Some(&text))?;
             serde_json::from_str::<serde::de::IgnoredAny>(&text).map_err(|error| ClientError::InvalidJson {
                 what,
                 detail: error.to_string(),

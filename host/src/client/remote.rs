@@ -36,7 +36,9 @@ struct Answer {
 
 impl Answer {
     fn json(&self) -> Result<Value, ClientError> {
-        serde_json::from_slice(&self.body).map_err(|error| {
+        // Payloads nest up to MAX_JSON_DEPTH levels; the answer's envelope adds a few.
+        let limit = crate::json_depth::MAX_JSON_DEPTH + 8;
+        crate::json_depth::parse(&self.body, limit).map_err(|error| {
             ClientError::Remote(format!(
                 "invalid JSON from host ({error}): {}",
                 String::from_utf8_lossy(&self.body)

@@ -18,34 +18,32 @@ use super::server::hub_error_response;
 use super::{ApiRequest, Query, error_response, json_response, method_not_allowed, percent_decode};
 use crate::hubs::{Hosting, HubError};
 
-/// Answers `request` if it is an admin request; `None` if its path is not one.
+/// The decoded segments after `/admin` of an admin API path; `None` if `path` is not one.
+/// Whether the caller may use it is for [`Hosting::authorize_admin`] to say.
+pub(super) fn admin_route(path: &str) -> Option<Vec<String>> {
+    let mut segments = path
+        .split('/')
+        .filter(|segment| !segment.is_empty())
+        .map(percent_decode);
+    if segments.next().as_deref() != Some("admin") {
+        return None;
+    }
+    let rest: Vec<String> = segments.collect();
+    matches!(rest.first().map(String::as_str), Some("hubs" | "keys")).then_some(rest)
+}
+
+/// Answers an admin request whose key has been checked; `rest` is from [`admin_route`].
 pub(super) async fn handle(
     hosting: &Hosting,
     request: &ApiRequest,
     query: &Query,
-    key: Option<&str>,
-) -> Option<Response<Full<Bytes>>> {
-    let segments: Vec<String> = request
-        .path
-        .split('/')
-        .filter(|segment| !segment.is_empty())
-        .map(percent_decode)
-        .collect();
-    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let ["admin", rest @ ..] = segments.as_slice() else {
-        return None;
-    };
-    if !matches!(rest.first(), Some(&"hubs" | &"keys")) {
-        return None;
-    }
-    if let Err(error) = hosting.authorize_admin(key) {
-        return Some(hub_error_response(&error));
-    }
-    let response = match route(hosting, request, query, rest).await {
+    rest: &[String],
+) -> Response<Full<Bytes>> {
+    let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+    match route(hosting, request, query, &rest).await {
         Ok(response) => response,
         Err(error) => hub_error_response(&error),
-    };
-    Some(response)
+    }
 }
 
 /// The answer to a deploy or check without a component in its body.

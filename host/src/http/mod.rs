@@ -507,7 +507,9 @@ fn client_error_response(error: &ClientError) -> Response<Full<Bytes>> {
             (StatusCode::BAD_REQUEST, "ArgumentException")
         }
         ClientError::UnknownOrchestrator(_) => (StatusCode::BAD_REQUEST, "ArgumentException"),
-        ClientError::InvalidJson { .. } => (StatusCode::BAD_REQUEST, "JsonReaderException"),
+        ClientError::InvalidJson { .. } | ClientError::TooDeep { .. } => {
+            (StatusCode::BAD_REQUEST, "JsonReaderException")
+        }
         ClientError::NotFound(_) => (StatusCode::NOT_FOUND, "ArgumentException"),
         ClientError::Gone { .. } => (StatusCode::GONE, "InvalidOperationException"),
         ClientError::AlreadyExists { .. } => (StatusCode::CONFLICT, "InvalidOperationException"),

@@ -1,6 +1,7 @@
 //! Hostile guests for the sandbox end-to-end tests: orchestrators and activities that spin,
-//! exhaust memory or the stack, trap, return too much, or reach for files, environment,
-//! network and the real clock. The host must fail only what misbehaves.
+//! exhaust memory or the stack, trap, return too much or too deeply nested JSON, or reach
+//! for files, environment, network and the real clock. The host must fail only what
+//! misbehaves.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -44,6 +45,16 @@ async fn huge_output(ctx: OrchestrationContext) -> Result<String, Error> {
     Ok("x".repeat(n))
 }
 
+/// Input `n`: returns a JSON array nested `n` levels deep.
+async fn deep_output(ctx: OrchestrationContext) -> Result<Value, Error> {
+    Ok(nested(ctx.get_input()?))
+}
+
+/// `[[...[1]...]]`, `levels` deep.
+fn nested(levels: usize) -> Value {
+    (0..levels).fold(json!(1), |inner, _| Value::Array(vec![inner]))
+}
+
 /// Reads the real clock API before and after a timer of `input` milliseconds, next to the
 /// orchestration time, all in milliseconds since the epoch.
 async fn wall_clock(ctx: OrchestrationContext) -> Result<Value, Error> {
@@ -80,6 +91,11 @@ async fn call_activity(ctx: OrchestrationContext) -> Result<Value, Error> {
 /// Returns its input.
 fn echo(input: String) -> Result<String, Error> {
     Ok(input)
+}
+
+/// Input `n`: returns a JSON array nested `n` levels deep.
+fn deep_result(levels: usize) -> Result<Value, Error> {
+    Ok(nested(levels))
 }
 
 /// Loops forever.
@@ -195,9 +211,11 @@ durable_sdk::export! {
         "CallActivity" => call_activity,
         "TouchMany" => touch_many,
         "GrowThenWait" => grow_then_wait,
+        "DeepOutput" => deep_output,
     },
     activities: {
         "Echo" => echo,
+        "DeepResult" => deep_result,
         "Spin" => spin,
         "Hog" => hog,
         "ReadFile" => read_file,
