@@ -434,14 +434,17 @@ impl Orchestrations {
             return;
         };
         let bytes = live.guest.memory_bytes();
+        // Most steps leave the instance's memory as it was: its charge stands.
+        if live.charge.as_ref().is_some_and(|charge| charge.bytes() == bytes) {
+            return;
+        }
         live.charge = None;
         if bytes > live.app.sandbox.limits.idle_instance_bytes {
             self.evict(instance_id);
             return;
         }
         loop {
-            let budgets = [self.apps.idle_memory(), self.wasm.idle_memory()];
-            if let Some(charge) = IdleCharge::take(&budgets, bytes) {
+            if let Some(charge) = IdleCharge::take(self.apps.idle_memory(), self.wasm.idle_memory(), bytes) {
                 if let Some(live) = self.live.get_mut(instance_id) {
                     live.charge = Some(charge);
                 }

@@ -121,37 +121,44 @@ impl IdleMemory {
     }
 }
 
-/// Bytes taken from every budget an idle instance counts against (its hub's and the
+/// Bytes taken from both budgets an idle instance counts against (its hub's and the
 /// host's), given back when dropped, so an instance's charge lives exactly as long as it
 /// is kept.
 #[derive(Debug)]
 pub struct IdleCharge {
-    budgets: Vec<Arc<IdleMemory>>,
+    hub: Arc<IdleMemory>,
+    host: Arc<IdleMemory>,
     bytes: usize,
 }
 
 impl IdleCharge {
-    /// Takes `bytes` from each of `budgets`, or from none if one cannot give them.
-    pub fn take(budgets: &[&Arc<IdleMemory>], bytes: usize) -> Option<IdleCharge> {
-        let mut taken: Vec<Arc<IdleMemory>> = Vec::with_capacity(budgets.len());
-        for budget in budgets {
-            if !budget.try_take(bytes) {
-                for budget in taken {
-                    budget.give_back(bytes);
-                }
-                return None;
-            }
-            taken.push(Arc::clone(budget));
+    /// Takes `bytes` from the hub's and the host's budget, or from neither if one cannot
+    /// give them.
+    pub fn take(hub: &Arc<IdleMemory>, host: &Arc<IdleMemory>, bytes: usize) -> Option<IdleCharge> {
+        if !hub.try_take(bytes) {
+            return None;
         }
-        Some(IdleCharge { budgets: taken, bytes })
+        if !host.try_take(bytes) {
+            hub.give_back(bytes);
+            return None;
+        }
+        Some(IdleCharge {
+            hub: hub.clone(),
+            host: host.clone(),
+            bytes,
+        })
+    }
+
+    /// The bytes it holds.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 }
 
 impl Drop for IdleCharge {
     fn drop(&mut self) {
-        for budget in &self.budgets {
-            budget.give_back(self.bytes);
-        }
+        self.hub.give_back(self.bytes);
+        self.host.give_back(self.bytes);
     }
 }
 
@@ -560,7 +567,7 @@ impl ActivityPool {
     }
 
     /// Keeps `instance` if the bounds allow; otherwise it is dropped (and its memory freed).
-    fn put(&self, instance: ActivityInstance, limits: &GuestLimits, budgets: &[&Arc<IdleMemory>]) {
+    fn put(&self, instance: ActivityInstance, limits: &GuestLimits, hub: &Arc<IdleMemory>, host: &Arc<IdleMemory>) {
         let bytes = instance.store.data().memory.total;
         if bytes > limits.idle_instance_bytes {
             return;
@@ -569,7 +576,7 @@ impl ActivityPool {
         if idle.len() >= IDLE_ACTIVITY_INSTANCES {
             return;
         }
-        if let Some(charge) = IdleCharge::take(budgets, bytes) {
+        if let Some(charge) = IdleCharge::take(hub, host, bytes) {
             idle.push(IdleActivity {
                 instance,
                 since: Instant::now(),
@@ -578,15 +585,17 @@ impl ActivityPool {
         }
     }
 
-    /// Drops the instances idle for longer than `keep_for`.
+    /// Drops the instances idle for longer than `keep_for`. Instances are pushed as they
+    /// become idle and popped from the end, so the pool is ordered by `since` and the
+    /// expired ones are a prefix: the common case allocates nothing.
     fn drop_expired(&self) {
         let expired: Vec<IdleActivity> = {
             let mut idle = self.lock();
-            let (expired, kept) = std::mem::take(&mut *idle)
-                .into_iter()
-                .partition(|instance| instance.since.elapsed() >= self.keep_for);
-            *idle = kept;
-            expired
+            let count = idle.partition_point(|instance| instance.since.elapsed() >= self.keep_for);
+            if count == 0 {
+                return;
+            }
+            idle.drain(..count).collect()
         };
         // Unmapping happens here, outside the lock.
         drop(expired);
@@ -887,7 +896,7 @@ impl WasmRuntime {
                     instance,
                     stderr,
                 };
-                app.idle_activities.put(kept, limits, &[hub_budget, &self.idle]);
+                app.idle_activities.put(kept, limits, hub_budget, &self.idle);
                 return Ok(result.map_err(failure_from_wit));
             }
             Some(Err(error)) => Some(error),
@@ -1529,14 +1538,14 @@ mod tests {
     fn an_idle_charge_takes_from_every_budget_or_from_none_and_gives_back_on_drop() {
         let hub = IdleMemory::new(100);
         let host = IdleMemory::new(150);
-        let first = IdleCharge::take(&[&hub, &host], 80).expect("fits both");
+        let first = IdleCharge::take(&hub, &host, 80).expect("fits both");
         assert_eq!((hub.held(), host.held()), (80, 80));
         // The hub's budget cannot give 30 more: neither budget is charged.
-        assert!(IdleCharge::take(&[&hub, &host], 30).is_none());
+        assert!(IdleCharge::take(&hub, &host, 30).is_none());
         assert_eq!((hub.held(), host.held()), (80, 80));
         let other_hub = IdleMemory::new(100);
         // The host's budget cannot give 80 more, though the other hub's can.
-        assert!(IdleCharge::take(&[&other_hub, &host], 80).is_none());
+        assert!(IdleCharge::take(&other_hub, &host, 80).is_none());
         assert_eq!((other_hub.held(), host.held()), (0, 80));
         drop(first);
         assert_eq!((hub.held(), host.held()), (0, 0));
