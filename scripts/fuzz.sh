@@ -18,7 +18,7 @@
 #   FUZZ_JOBS       parallel fuzzing processes per target (libFuzzer -fork); default 1
 #   DURABLE_FUZZ_APPS  `:`-separated .wasm apps the http_request hub loads (default none)
 #
-# The targets' bodies are durable_host::fuzzing (host/src/fuzzing.rs); `cargo test` runs every
+# The targets' bodies are durable_http::fuzzing (host/http/src/fuzzing.rs); `cargo test` runs every
 # seed of fuzz/corpus/ through them, so they build and pass without nightly. Here cargo fuzz
 # needs nightly flags (-Z sanitizer, ...): on a stable toolchain this sets RUSTC_BOOTSTRAP=1.
 #

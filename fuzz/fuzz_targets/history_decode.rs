@@ -4,4 +4,4 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| durable_host::fuzzing::history_decode(data));
+fuzz_target!(|data: &[u8]| durable_core::fuzzing::history_decode(data));

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use durable_host::client::{DurableOrchestrationClient, HostConfig, PurgeFilter, TaskHub};
-use durable_host::history::RuntimeStatus;
+use durable_core::history::RuntimeStatus;
+use durable_engine::client::{DurableOrchestrationClient, HostConfig, PurgeFilter, TaskHub};
 use serde_json::json;
 
 use crate::support::{Host, example_apps, temp_dir};

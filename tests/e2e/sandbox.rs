@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use durable_host::history::{EventKind, FailureDetails, HistoryEvent, Timestamp};
-use durable_host::wasm::{ActivityGrants, App, DirGrant, GuestLimits, GuestTrap, IdleMemory, Sandbox, WasmRuntime};
+use durable_core::history::{EventKind, FailureDetails, HistoryEvent, Timestamp};
+use durable_wasm::{ActivityGrants, App, DirGrant, GuestLimits, GuestTrap, IdleMemory, Sandbox, WasmRuntime};
 use serde_json::{Value, json};
 
 use crate::support::{Host, PREFIX, Response, example, guest_app, http, temp_dir};

@@ -15,8 +15,9 @@ use serde_json::Value;
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("host/ has a parent")
+        .ancestors()
+        .nth(2)
+        .expect("host/durable/ is two levels below the root")
         .to_owned()
 }
 
@@ -410,8 +411,8 @@ impl Response {
     /// The body as JSON (panics if it is not). Payloads may nest 128 levels deep, and the
     /// body's envelope a few more, past what serde_json parses on its own.
     pub fn json(&self) -> Value {
-        let limit = durable_host::json_depth::MAX_JSON_DEPTH + 8;
-        durable_host::json_depth::parse(self.text.as_bytes(), limit)
+        let limit = durable_core::json_depth::MAX_JSON_DEPTH + 8;
+        durable_core::json_depth::parse(self.text.as_bytes(), limit)
             .unwrap_or_else(|error| panic!("body is not JSON ({error}): {:?}", self.text))
     }
 
@@ -552,5 +553,5 @@ pub fn durable_with_env(args: &[&str], env: &[(&str, Option<&str>)]) -> CliRun {
 
 /// The current time as the API writes it.
 pub fn now_iso8601() -> String {
-    durable_host::history::Timestamp::now().to_iso8601()
+    durable_core::history::Timestamp::now().to_iso8601()
 }

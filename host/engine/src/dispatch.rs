@@ -1,0 +1,388 @@
+//! The work loops of a task hub: the committer (group commit), the orchestration
+//! worker, the activity workers and the timer service. Each wakes on a notification,
+//! never on a polling interval.
+//!
+//! Flow: a write (a client's start, a step, an activity result, a fired timer) goes to the
+//! committer; once its transaction is durable the committer acknowledges it and hands the
+//! [`Notices`] to the loops: instances with new messages to the orchestration worker, new
+//! work items to the activity workers, new timers to the timer service.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::runtime::{Apps, Orchestrations};
+use durable_core::history::Timestamp;
+use durable_store::{
+    ActivityWorkItem, Notices, Store, StoreError, TimerItem, TimerKey, Write, WriteResult, is_entity_key,
+};
+use durable_wasm::WasmRuntime;
+
+/// How many writes one transaction takes at most, by [`Write::weight`].
+const MAX_GROUP: usize = 512;
+
+/// How many due timers one write fires.
+const TIMERS_PER_WRITE: usize = 128;
+
+/// A write failed to commit.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct CommitError(pub Arc<StoreError>);
+
+/// Tuning of a task hub's loops.
+#[derive(Clone, Debug)]
+pub struct DispatchConfig {
+    /// Live orchestrations kept in memory.
+    pub cache_capacity: usize,
+    /// Activities run at the same time.
+    pub activity_concurrency: usize,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        DispatchConfig {
+            cache_capacity: 10_000,
+            activity_concurrency: 16,
+        }
+    }
+}
+
+type Reply = oneshot::Sender<Result<WriteResult, CommitError>>;
+
+struct CommitRequest {
+    write: Write,
+    reply: Option<Reply>,
+}
+
+/// Submits writes to the committer.
+#[derive(Clone)]
+pub struct Committer {
+    requests: mpsc::UnboundedSender<CommitRequest>,
+}
+
+impl Committer {
+    /// Commits `write` (grouped with whatever else is waiting) and returns once it is durable.
+    pub async fn commit(&self, write: Write) -> Result<WriteResult, CommitError> {
+        self.submit(write).await
+    }
+
+    /// Queues `write` now; the returned future resolves once it is durable.
+    fn submit(&self, write: Write) -> impl Future<Output = Result<WriteResult, CommitError>> + use<> {
+        let (reply, answer) = oneshot::channel();
+        let queued = self.requests.send(CommitRequest {
+            write,
+            reply: Some(reply),
+        });
+        async move {
+            queued.map_err(|_| CommitError(Arc::new(shutting_down())))?;
+            answer.await.map_err(|_| CommitError(Arc::new(shutting_down())))?
+        }
+    }
+}
+
+fn shutting_down() -> StoreError {
+    StoreError::Closed
+}
+
+/// The running loops of one task hub.
+pub struct Dispatcher {
+    committer: Committer,
+    committer_thread: Option<std::thread::JoinHandle<()>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Channels from the committer to the loops.
+struct NoticeSinks {
+    ready: mpsc::UnboundedSender<WorkerInput>,
+    activities: mpsc::UnboundedSender<(u64, ActivityWorkItem)>,
+    timers: mpsc::UnboundedSender<(TimerKey, TimerItem)>,
+}
+
+impl NoticeSinks {
+    fn forward(&self, notices: Notices) {
+        for instance_id in notices.ready {
+            let _ = self.ready.send(WorkerInput::Ready(instance_id));
+        }
+        for item in notices.activities {
+            let _ = self.activities.send(item);
+        }
+        for timer in notices.timers {
+            let _ = self.timers.send(timer);
+        }
+    }
+}
+
+impl Dispatcher {
+    /// Recovers pending work from the store and starts the loops.
+    pub fn start(
+        store: Arc<Store>,
+        wasm: Arc<WasmRuntime>,
+        apps: Arc<Apps>,
+        config: DispatchConfig,
+    ) -> Result<Self, StoreError> {
+        let recovery = store.recover()?;
+        let (ready_tx, ready_rx) = mpsc::unbounded_channel();
+        let (activity_tx, activity_rx) = mpsc::unbounded_channel();
+        let (timer_tx, timer_rx) = mpsc::unbounded_channel();
+        let sinks = NoticeSinks {
+            ready: ready_tx.clone(),
+            activities: activity_tx,
+            timers: timer_tx,
+        };
+        sinks.forward(Notices {
+            ready: recovery.ready,
+            activities: recovery.activities,
+            timers: recovery.timers,
+        });
+
+        let (requests, request_rx) = mpsc::unbounded_channel();
+        let committer = Committer { requests };
+        let committer_store = store.clone();
+        let committer_thread = std::thread::Builder::new()
+            .name("committer".into())
+            .spawn(move || run_committer(committer_store, request_rx, sinks))
+            .map_err(StoreError::from)?;
+
+        let mut tasks = Vec::new();
+        let orchestrations = Orchestrations::new(wasm.clone(), apps.clone(), store, config.cache_capacity);
+        tasks.push(tokio::spawn(run_orchestration_worker(
+            orchestrations,
+            committer.clone(),
+            ready_tx,
+            ready_rx,
+        )));
+        let activity_rx = Arc::new(tokio::sync::Mutex::new(activity_rx));
+        for _ in 0..config.activity_concurrency.max(1) {
+            tasks.push(tokio::spawn(run_activity_worker(
+                wasm.clone(),
+                apps.clone(),
+                committer.clone(),
+                activity_rx.clone(),
+            )));
+        }
+        tasks.push(tokio::spawn(run_timer_service(committer.clone(), timer_rx)));
+        Ok(Dispatcher {
+            committer,
+            committer_thread: Some(committer_thread),
+            tasks,
+        })
+    }
+
+    /// Submits writes.
+    pub fn committer(&self) -> &Committer {
+        &self.committer
+    }
+
+    /// Stops the loops and waits until every write already submitted is committed.
+    pub async fn shutdown(mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+        drop(self.committer);
+        if let Some(thread) = self.committer_thread.take() {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+}
+
+/// Commits everything queued in one transaction, acknowledges, forwards notices; repeats.
+fn run_committer(store: Arc<Store>, mut requests: mpsc::UnboundedReceiver<CommitRequest>, sinks: NoticeSinks) {
+    while let Some(first) = requests.blocking_recv() {
+        let mut weight = first.write.weight();
+        let mut writes = vec![first.write];
+        let mut replies = vec![first.reply];
+        while weight < MAX_GROUP {
+            match requests.try_recv() {
+                Ok(request) => {
+                    weight += request.write.weight();
+                    writes.push(request.write);
+                    replies.push(request.reply);
+                }
+                Err(_) => break,
+            }
+        }
+        match store.apply(&writes) {
+            Ok((results, notices)) => {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Ok(result));
+                    }
+                }
+                sinks.forward(notices);
+            }
+            Err(error) => {
+                eprintln!("error: commit of {} writes failed: {error}", writes.len());
+                let error = CommitError(Arc::new(error));
+                for reply in replies.into_iter().flatten() {
+                    let _ = reply.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+}
+
+enum WorkerInput {
+    /// The instance has inbox messages.
+    Ready(String),
+    /// The instance's step committed (`true`) or did not (`false`).
+    StepDone(String, bool),
+}
+
+/// Runs steps of ready instances one at a time; an instance is never stepped again before
+/// its previous step's commit is acknowledged.
+async fn run_orchestration_worker(
+    mut orchestrations: Orchestrations,
+    committer: Committer,
+    inputs_tx: mpsc::UnboundedSender<WorkerInput>,
+    mut inputs: mpsc::UnboundedReceiver<WorkerInput>,
+) {
+    let mut queue: VecDeque<String> = VecDeque::new();
+    let mut queued: HashSet<String> = HashSet::new();
+    let mut in_flight: HashSet<String> = HashSet::new();
+    let mut dirty: HashSet<String> = HashSet::new();
+    loop {
+        // Take every input already waiting before running the next step.
+        let input = if queue.is_empty() {
+            match inputs.recv().await {
+                Some(input) => Some(input),
+                None => return,
+            }
+        } else {
+            inputs.try_recv().ok()
+        };
+        if let Some(input) = input {
+            let ready = match input {
+                WorkerInput::Ready(instance_id) => instance_id,
+                WorkerInput::StepDone(instance_id, committed) => {
+                    in_flight.remove(&instance_id);
+                    if !committed {
+                        orchestrations.evict(&instance_id);
+                    }
+                    if !dirty.remove(&instance_id) && committed {
+                        continue;
+                    }
+                    instance_id
+                }
+            };
+            if in_flight.contains(&ready) {
+                dirty.insert(ready);
+            } else if queued.insert(ready.clone()) {
+                queue.push_back(ready);
+            }
+            continue;
+        }
+        let Some(instance_id) = queue.pop_front() else { continue };
+        queued.remove(&instance_id);
+        let step = if is_entity_key(&instance_id) {
+            orchestrations
+                .entity_step(&instance_id)
+                .await
+                .map(|commit| commit.map(|commit| Write::Entity(Box::new(commit))))
+        } else {
+            orchestrations
+                .step(&instance_id)
+                .await
+                .map(|commit| commit.map(|commit| Write::Step(Box::new(commit))))
+        };
+        match step {
+            Ok(None) => {}
+            Ok(Some(write)) => {
+                in_flight.insert(instance_id.clone());
+                let committer = committer.clone();
+                let done = inputs_tx.clone();
+                tokio::spawn(async move {
+                    let committed = match committer.commit(write).await {
+                        Ok(Ok(_)) => true,
+                        Ok(Err(_stale)) => false,
+                        Err(error) => {
+                            eprintln!("error: step of '{instance_id}' not committed: {error}");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            false
+                        }
+                    };
+                    let _ = done.send(WorkerInput::StepDone(instance_id, committed));
+                });
+            }
+            Err(error) => {
+                eprintln!("error: reading '{instance_id}' failed: {error}");
+                orchestrations.evict(&instance_id);
+            }
+        }
+    }
+}
+
+/// Takes work items one at a time, runs them, commits the result.
+async fn run_activity_worker(
+    wasm: Arc<WasmRuntime>,
+    apps: Arc<Apps>,
+    committer: Committer,
+    items: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<(u64, ActivityWorkItem)>>>,
+) {
+    loop {
+        let next = items.lock().await.recv().await;
+        let Some((key, item)) = next else { return };
+        let message = Orchestrations::run_activity(&wasm, &apps, &item).await;
+        let write = Write::ActivityDone {
+            key,
+            instance_id: item.instance_id.clone(),
+            message,
+        };
+        // The work item stays stored until this commit succeeds; retry until it does.
+        while let Err(error) = committer.commit(write.clone()).await {
+            eprintln!("error: result of activity '{}' not committed: {error}", item.name);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
+
+/// Commits one batch of due timers, retrying until it is durable. The batch joins the
+/// committer's queue at once, ahead of the steps its own timers will cause.
+fn fire(committer: &Committer, timers: Vec<(TimerKey, TimerItem)>) {
+    let write = Write::TimersFired { timers };
+    let first = committer.submit(write.clone());
+    let committer = committer.clone();
+    tokio::spawn(async move {
+        let mut outcome = first.await;
+        while let Err(error) = outcome {
+            eprintln!("error: {} timers not committed: {error}", write.weight());
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            outcome = committer.commit(write.clone()).await;
+        }
+    });
+}
+
+/// Sleeps until the earliest timer is due, fires every due timer, repeats.
+async fn run_timer_service(committer: Committer, mut new_timers: mpsc::UnboundedReceiver<(TimerKey, TimerItem)>) {
+    let mut timers: BTreeMap<TimerKey, TimerItem> = BTreeMap::new();
+    loop {
+        let now = Timestamp::now();
+        let mut due = Vec::new();
+        while let Some(entry) = timers.first_entry()
+            && entry.key().fire_at <= now
+        {
+            due.push(entry.remove_entry());
+            if due.len() == TIMERS_PER_WRITE {
+                fire(&committer, std::mem::take(&mut due));
+            }
+        }
+        if !due.is_empty() {
+            fire(&committer, due);
+        }
+        let sleep = match timers.first_key_value() {
+            Some((key, _)) => Duration::from_micros((key.fire_at.0 - Timestamp::now().0).max(0) as u64),
+            None => Duration::from_secs(3600),
+        };
+        tokio::select! {
+            received = new_timers.recv() => match received {
+                Some((key, timer)) => { timers.insert(key, timer); }
+                None => return,
+            },
+            () = tokio::time::sleep(sleep) => {}
+        }
+    }
+}
