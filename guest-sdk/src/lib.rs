@@ -63,6 +63,8 @@ mod executor;
 mod export;
 mod guid;
 mod json;
+#[cfg(test)]
+mod protocol_tests;
 mod registry;
 mod retry;
 mod state;
