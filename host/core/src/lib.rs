@@ -8,6 +8,8 @@
 //! - [`history`]: events, actions, messages, instance and entity records, timestamps.
 //! - [`replay`]: fold a history into state, split episodes, check a replayed episode,
 //!   triage inbox messages, build the outcome of a new episode.
+//! - [`step`]: what a step commits: the commit of an orchestration step or an entity
+//!   batch from what was read and what the guest returned; the limits it is held to.
 //! - [`json_depth`]: the one JSON nesting limit every payload is held to.
 
 #[doc(hidden)]
@@ -15,3 +17,4 @@ pub mod fuzzing;
 pub mod history;
 pub mod json_depth;
 pub mod replay;
+pub mod step;

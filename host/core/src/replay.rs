@@ -432,6 +432,66 @@ pub fn check_replayed_episode(
     Ok(())
 }
 
+/// A live orchestration that replay feeds episodes to: the wasm guest in the host, a
+/// scripted one in tests. `apply` runs one episode (`OrchestratorStarted` first) and returns
+/// the actions the orchestration issued, with the sandbox clock at `time`.
+pub trait EpisodeGuest {
+    /// Why the guest could not run an episode (a trap, for wasm).
+    type Error;
+
+    /// Feeds one episode's inbound events; `replaying` is true for recorded ones.
+    fn apply(
+        &mut self,
+        events: &[HistoryEvent],
+        replaying: bool,
+        time: Timestamp,
+    ) -> impl std::future::Future<Output = Result<EpisodeResult, Self::Error>> + Send;
+}
+
+/// Why a replay stopped before the end of the history.
+#[derive(Debug)]
+pub enum ReplayStop<E> {
+    /// The guest failed on episode `episode` (0-based).
+    Guest {
+        /// The episode.
+        episode: usize,
+        /// What the guest said.
+        error: E,
+    },
+    /// The guest returned other actions than the history records.
+    Diverged(ReplayError),
+}
+
+impl<E> ReplayStop<E> {
+    /// How many episodes were fed before the replay stopped, the failing one included.
+    pub fn episodes_fed(&self) -> usize {
+        match self {
+            ReplayStop::Guest { episode, .. } => episode + 1,
+            ReplayStop::Diverged(ReplayError::Nondeterminism(nondeterminism)) => nondeterminism.episode + 1,
+            ReplayStop::Diverged(_) => 0,
+        }
+    }
+}
+
+/// The one replay driver (the runtime's revive and `durable check` both use it): feeds
+/// every recorded episode of `history` to `guest` with `replaying` set, one call per
+/// episode at that episode's own time, and checks each returned the recorded actions.
+pub async fn replay_history<G: EpisodeGuest>(
+    guest: &mut G,
+    history: &[HistoryEvent],
+) -> Result<usize, ReplayStop<G::Error>> {
+    let episodes = recorded_episodes(history);
+    for (index, episode) in episodes.iter().enumerate() {
+        let time = episode.inbound.first().map_or(Timestamp(0), |event| event.timestamp);
+        let result = guest
+            .apply(&episode.inbound, true, time)
+            .await
+            .map_err(|error| ReplayStop::Guest { episode: index, error })?;
+        check_replayed_episode(index, &episode.actions, &result.actions).map_err(ReplayStop::Diverged)?;
+    }
+    Ok(episodes.len())
+}
+
 /// What to do with one inbox message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Disposition {

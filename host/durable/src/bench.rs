@@ -23,7 +23,7 @@ use durable_engine::config::{HostConfigFile, HttpLimits, HubConfig, Limits};
 use durable_engine::dispatch::DispatchConfig;
 use durable_engine::hubs::Hosting;
 use durable_engine::runtime::Apps;
-use durable_store::{ListFilter, Store};
+use durable_store::{ListFilter, TaskStore};
 use durable_wasm::{FunctionKind, Sandbox, WasmRuntime};
 
 /// The usage text of `durable bench`.
@@ -522,13 +522,17 @@ fn per_second(count: u64, duration: Duration) -> f64 {
 
 /// Waits until `check` holds, checking again after every commit to the store (no polling
 /// interval, so the time it returns is within one read of the commit that made it true).
-async fn wait_until(store: &Store, what: &str, mut check: impl FnMut(&Store) -> Result<bool>) -> Result<Instant> {
+async fn wait_until(
+    store: &dyn TaskStore,
+    what: &str,
+    mut check: impl AsyncFnMut(&dyn TaskStore) -> Result<bool>,
+) -> Result<Instant> {
     const TIMEOUT: Duration = Duration::from_secs(3600);
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     let mut commits = store.subscribe_commits();
     loop {
         commits.borrow_and_update();
-        if check(store)? {
+        if check(store).await? {
             return Ok(Instant::now());
         }
         match tokio::time::timeout_at(deadline, commits.changed()).await {
@@ -539,22 +543,24 @@ async fn wait_until(store: &Store, what: &str, mut check: impl FnMut(&Store) -> 
     }
 }
 
-fn any_with(store: &Store, statuses: &[RuntimeStatus]) -> Result<Option<InstanceRecord>> {
+async fn any_with(store: &dyn TaskStore, statuses: &[RuntimeStatus]) -> Result<Option<InstanceRecord>> {
     let filter = ListFilter {
         created_from: None,
         created_to: None,
         statuses: statuses.to_vec(),
         id_prefix: None,
     };
-    Ok(store.list(&filter, None, 1)?.0.into_iter().next())
+    Ok(store.list(&filter, None, 1).await?.0.into_iter().next())
 }
 
-fn unfinished(store: &Store) -> Result<bool> {
-    Ok(any_with(store, &[RuntimeStatus::Pending, RuntimeStatus::Running])?.is_some())
+async fn unfinished(store: &dyn TaskStore) -> Result<bool> {
+    Ok(any_with(store, &[RuntimeStatus::Pending, RuntimeStatus::Running])
+        .await?
+        .is_some())
 }
 
-fn check_none_failed(store: &Store) -> Result<()> {
-    if let Some(record) = any_with(store, &[RuntimeStatus::Failed, RuntimeStatus::Terminated])? {
+async fn check_none_failed(store: &dyn TaskStore) -> Result<()> {
+    if let Some(record) = any_with(store, &[RuntimeStatus::Failed, RuntimeStatus::Terminated]).await? {
         bail!(
             "instance {} ended {}: {}",
             record.instance_id,
@@ -565,14 +571,18 @@ fn check_none_failed(store: &Store) -> Result<()> {
     Ok(())
 }
 
-fn finished(store: &Store, id: &str) -> Result<bool> {
+async fn finished(store: &dyn TaskStore, id: &str) -> Result<bool> {
     Ok(store
-        .instance(id)?
+        .instance(id)
+        .await?
         .is_some_and(|record| record.runtime_status.is_terminal()))
 }
 
-fn completed_output(store: &Store, id: &str) -> Result<Value> {
-    let record = store.instance(id)?.with_context(|| format!("instance {id} vanished"))?;
+async fn completed_output(store: &dyn TaskStore, id: &str) -> Result<Value> {
+    let record = store
+        .instance(id)
+        .await?
+        .with_context(|| format!("instance {id} vanished"))?;
     if record.runtime_status != RuntimeStatus::Completed {
         bail!(
             "instance {id} ended {}: {}",
@@ -621,14 +631,17 @@ impl Bench {
         Ok(dir)
     }
 
-    fn open(&self, dir: &Path) -> Result<Arc<TaskHub>> {
-        Ok(Arc::new(TaskHub::open(
-            &dir.join("store.redb"),
-            self.wasm.clone(),
-            self.apps.clone(),
-            DispatchConfig::default(),
-            HubPolicy::default(),
-        )?))
+    async fn open(&self, dir: &Path) -> Result<Arc<TaskHub>> {
+        Ok(Arc::new(
+            TaskHub::open(
+                &dir.join("store.redb"),
+                self.wasm.clone(),
+                self.apps.clone(),
+                DispatchConfig::default(),
+                HubPolicy::default(),
+            )
+            .await?,
+        ))
     }
 
     async fn run(&self, workload: Workload, size: u64) -> Result<Report> {
@@ -638,7 +651,7 @@ impl Bench {
             // `parse` keeps it alone and `run_in` runs it without a Bench (no bench app).
             Workload::Polyglot => Err(anyhow::anyhow!("polyglot runs alone, not with other workloads")),
             _ => {
-                let hub = self.open(&dir)?;
+                let hub = self.open(&dir).await?;
                 let result = match workload {
                     Workload::HelloSequence5 => hello_sequence5(&hub, size).await,
                     Workload::Latency => latency(&hub, size).await,
@@ -678,8 +691,8 @@ impl Bench {
                 Some(json!({"n": activities, "waitFor": "go"}).to_string()),
             )
             .await?;
-        wait_until(hub.store(), "the long sequence", |store| {
-            let record = store.instance(id)?.context("instance vanished")?;
+        wait_until(hub.store(), "the long sequence", async |store| {
+            let record = store.instance(id).await?.context("instance vanished")?;
             if record.runtime_status.is_terminal() {
                 bail!("instance {id} ended {}", record.runtime_status.as_str());
             }
@@ -687,7 +700,7 @@ impl Bench {
         })
         .await?;
         let run_time = started.elapsed();
-        let history = hub.store().history(id)?;
+        let history = hub.store().history(id).await?;
         let starts: Vec<i64> = history
             .iter()
             .filter(|event| matches!(event.kind, EventKind::OrchestratorStarted))
@@ -710,13 +723,16 @@ impl Bench {
         drop(client);
         close(hub).await;
         let reopened = Instant::now();
-        let hub = self.open(dir)?;
+        let hub = self.open(dir).await?;
         let open_time = reopened.elapsed();
         let client = hub.client();
         client.raise_event(id, "go", None).await?;
-        let done = wait_until(hub.store(), "the resumed instance", |store| finished(store, id)).await?;
+        let done = wait_until(hub.store(), "the resumed instance", async |store| {
+            finished(store, id).await
+        })
+        .await?;
         let resume_time = done - reopened;
-        completed_output(hub.store(), id)?;
+        completed_output(hub.store(), id).await?;
         drop(client);
         let report = Report::new(Workload::LongHistory)
             .parameter("history_events", history.len())
@@ -841,9 +857,14 @@ async fn hello_sequence5(hub: &Arc<TaskHub>, instances: u64) -> Result<Report> {
     })
     .await?;
     let acknowledged = started.elapsed();
-    let done = wait_until(hub.store(), "the sequences", |store| Ok(!unfinished(store)?)).await?;
+    let done = wait_until(
+        hub.store(),
+        "the sequences",
+        async |store| Ok(!unfinished(store).await?),
+    )
+    .await?;
     let elapsed = done - started;
-    check_none_failed(hub.store())?;
+    check_none_failed(hub.store()).await?;
     Ok(Report::new(Workload::HelloSequence5)
         .parameter("instances", instances)
         .parameter("activities_per_instance", 5)
@@ -862,8 +883,8 @@ async fn latency(hub: &Arc<TaskHub>, count: u64) -> Result<Report> {
         client
             .start_new("Bench_Sequence", Some(id.clone()), Some("3".into()))
             .await?;
-        let done = wait_until(hub.store(), &id, |store| finished(store, &id)).await?;
-        completed_output(hub.store(), &id)?;
+        let done = wait_until(hub.store(), &id, async |store| finished(store, &id).await).await?;
+        completed_output(hub.store(), &id).await?;
         if i >= warmup {
             samples.push(millis(done - started));
         }
@@ -885,8 +906,8 @@ async fn one_instance(hub: &Arc<TaskHub>, name: &str, id: &'static str, input: V
     let client = hub.client();
     let started = Instant::now();
     client.start_new(name, Some(id.into()), Some(input.to_string())).await?;
-    let done = wait_until(hub.store(), id, |store| finished(store, id)).await?;
-    Ok((done - started, completed_output(hub.store(), id)?))
+    let done = wait_until(hub.store(), id, async |store| finished(store, id).await).await?;
+    Ok((done - started, completed_output(hub.store(), id).await?))
 }
 
 async fn sequential(hub: &Arc<TaskHub>, activities: u64) -> Result<Report> {
@@ -966,8 +987,8 @@ async fn start_ping_pong(hub: &Arc<TaskHub>, players: impl Iterator<Item = u64>,
             )
             .await?;
     }
-    wait_until(hub.store(), "the ping-pong instances to run", |store| {
-        Ok(any_with(store, &[RuntimeStatus::Pending])?.is_none())
+    wait_until(hub.store(), "the ping-pong instances to run", async |store| {
+        Ok(any_with(store, &[RuntimeStatus::Pending]).await?.is_none())
     })
     .await?;
     Ok(())
@@ -982,17 +1003,22 @@ async fn ping_pong(hub: Arc<TaskHub>, player: u64, events: u64) -> Result<Vec<f6
         let expected = round.to_string();
         let raised = Instant::now();
         client.raise_event(&id, "ping", None).await?;
-        let observed = wait_until(hub.store(), &id, |store| {
-            let record = store.instance(&id)?.context("instance vanished")?;
+        // Written out rather than through `wait_until`: a spawned task cannot yet hold an
+        // async closure that borrows (rustc's higher-ranked `Send` limitation).
+        let mut commits = hub.store().subscribe_commits();
+        let observed = loop {
+            commits.borrow_and_update();
+            let record = hub.store().instance(&id).await?.context("instance vanished")?;
             if record.custom_status.as_deref() == Some(expected.as_str()) {
-                return Ok(true);
+                break Instant::now();
             }
             if record.runtime_status.is_terminal() {
                 bail!("{id} ended {} at event {round}", record.runtime_status.as_str());
             }
-            Ok(false)
-        })
-        .await?;
+            if commits.changed().await.is_err() {
+                bail!("the store closed while waiting for {id}");
+            }
+        };
         samples.push(millis(observed - raised));
     }
     Ok(samples)
@@ -1019,21 +1045,24 @@ async fn timers(hub: &Arc<TaskHub>, count: u64) -> Result<Report> {
         }
     })
     .await?;
-    wait_until(hub.store(), "the timers to be created", |store| {
-        Ok(any_with(store, &[RuntimeStatus::Pending])?.is_none())
+    wait_until(hub.store(), "the timers to be created", async |store| {
+        Ok(any_with(store, &[RuntimeStatus::Pending]).await?.is_none())
     })
     .await?;
     let setup = started.elapsed();
     let created_before_due = Timestamp::now().0 < due_us;
-    wait_until(hub.store(), "the timers to fire", |store| Ok(!unfinished(store)?)).await?;
-    check_none_failed(hub.store())?;
-    let store = hub.store().clone();
-    let (fired, observed) = tokio::task::spawn_blocking(move || -> Result<(Vec<f64>, Vec<f64>)> {
+    wait_until(hub.store(), "the timers to fire", async |store| {
+        Ok(!unfinished(store).await?)
+    })
+    .await?;
+    check_none_failed(hub.store()).await?;
+    let store = hub.store();
+    let (fired, observed) = {
         let mut fired = Vec::new();
         let mut observed = Vec::new();
         for i in 0..count {
             let id = format!("timer-{i}");
-            for event in store.history(&id)? {
+            for event in store.history(&id).await? {
                 match event.kind {
                     EventKind::TimerFired { fire_at, .. } => {
                         fired.push((event.timestamp.0 - fire_at.0) as f64 / 1000.0);
@@ -1045,9 +1074,8 @@ async fn timers(hub: &Arc<TaskHub>, count: u64) -> Result<Report> {
                 }
             }
         }
-        Ok((fired, observed))
-    })
-    .await??;
+        (fired, observed)
+    };
     if fired.len() as u64 != count {
         bail!("{} timers fired, expected {count}", fired.len());
     }
@@ -1086,9 +1114,10 @@ async fn entity(hub: &Arc<TaskHub>, signals: u64) -> Result<Report> {
     let acknowledged = started.elapsed();
     let key = counter.storage_key();
     let expected = signals.to_string();
-    let done = wait_until(hub.store(), "the counter", |store| {
+    let done = wait_until(hub.store(), "the counter", async |store| {
         Ok(store
-            .entity(&key)?
+            .entity(&key)
+            .await?
             .is_some_and(|record| record.state.as_deref() == Some(expected.as_str())))
     })
     .await?;
@@ -1113,12 +1142,12 @@ async fn idle(hub: &Arc<TaskHub>, instances: u64) -> Result<Report> {
         }
     })
     .await?;
-    let done = wait_until(hub.store(), "the instances to run", |store| {
-        Ok(any_with(store, &[RuntimeStatus::Pending])?.is_none())
+    let done = wait_until(hub.store(), "the instances to run", async |store| {
+        Ok(any_with(store, &[RuntimeStatus::Pending]).await?.is_none())
     })
     .await?;
     let elapsed = done - started;
-    check_none_failed(hub.store())?;
+    check_none_failed(hub.store()).await?;
     let rss = rss_bytes()?;
     const MIB: f64 = 1024.0 * 1024.0;
     Ok(Report::new(Workload::Idle)
@@ -1219,13 +1248,16 @@ async fn polyglot_app(path: &Path, dir: &Path, instances: u64) -> Result<Report>
     let cached_load_ms = millis(started.elapsed());
 
     let apps = Arc::new(Apps::new(vec![app]));
-    let hub = Arc::new(TaskHub::open(
-        &dir.join("store.redb"),
-        wasm,
-        apps,
-        DispatchConfig::default(),
-        HubPolicy::default(),
-    )?);
+    let hub = Arc::new(
+        TaskHub::open(
+            &dir.join("store.redb"),
+            wasm,
+            apps,
+            DispatchConfig::default(),
+            HubPolicy::default(),
+        )
+        .await?,
+    );
     let measured = polyglot_run(&hub, instances).await;
     close(hub).await;
     let (first, throughput, latency) = measured?;
@@ -1268,8 +1300,8 @@ type Throughput = (Duration, u64);
 async fn polyglot_run(hub: &Arc<TaskHub>, instances: u64) -> Result<(Duration, Throughput, Vec<f64>)> {
     let client = hub.client();
     let expected = hello_sequence_output();
-    let check = |id: &str| -> Result<()> {
-        let output = completed_output(hub.store(), id)?;
+    let check = async |id: &str| -> Result<()> {
+        let output = completed_output(hub.store(), id).await?;
         if output != expected {
             bail!("{HELLO_SEQUENCE} instance {id} returned {output}, expected {expected}");
         }
@@ -1280,8 +1312,12 @@ async fn polyglot_run(hub: &Arc<TaskHub>, instances: u64) -> Result<(Duration, T
     // start-up cost, kept out of the throughput figures.
     let started = Instant::now();
     client.start_new(HELLO_SEQUENCE, Some("first".into()), None).await?;
-    let first = wait_until(hub.store(), "the first instance", |store| finished(store, "first")).await? - started;
-    check("first")?;
+    let first = wait_until(hub.store(), "the first instance", async |store| {
+        finished(store, "first").await
+    })
+    .await?
+        - started;
+    check("first").await?;
 
     let ids: Vec<String> = (0..instances).map(|i| format!("polyglot-{i}")).collect();
     let started = Instant::now();
@@ -1296,15 +1332,21 @@ async fn polyglot_run(hub: &Arc<TaskHub>, instances: u64) -> Result<(Duration, T
         }
     })
     .await?;
-    let done = wait_until(hub.store(), "the instances", |store| Ok(!unfinished(store)?)).await?;
+    let done = wait_until(
+        hub.store(),
+        "the instances",
+        async |store| Ok(!unfinished(store).await?),
+    )
+    .await?;
     let elapsed = done - started;
     // Counted rather than assumed to be 4 per instance, so episode_us divides by what ran.
     let mut episodes = 0;
     for id in &ids {
-        check(id)?;
+        check(id).await?;
         episodes += hub
             .store()
-            .history(id)?
+            .history(id)
+            .await?
             .iter()
             .filter(|event| matches!(event.kind, EventKind::OrchestratorStarted))
             .count() as u64;
@@ -1315,8 +1357,8 @@ async fn polyglot_run(hub: &Arc<TaskHub>, instances: u64) -> Result<(Duration, T
         let id = format!("polyglot-latency-{i}");
         let started = Instant::now();
         client.start_new(HELLO_SEQUENCE, Some(id.clone()), None).await?;
-        let done = wait_until(hub.store(), &id, |store| finished(store, &id)).await?;
-        check(&id)?;
+        let done = wait_until(hub.store(), &id, async |store| finished(store, &id).await).await?;
+        check(&id).await?;
         latency.push(millis(done - started));
     }
     Ok((first, (elapsed, episodes), sorted(latency)))

@@ -26,9 +26,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use durable_core::history::{RuntimeStatus, Timestamp};
-use durable_core::replay::{self, ExecutionState};
-use durable_store::{self, ListCursor, ListFilter, Store, StoreError};
+use durable_core::history::{HistoryEvent, RuntimeStatus};
+use durable_core::replay::{self, ExecutionState, ReplayStop};
+use durable_store::{self, ListCursor, ListFilter, StoreError, TaskStore};
 use durable_wasm::{App, FunctionKind, WasmRuntime};
 
 /// The statuses of instances a new version would have to take over.
@@ -144,7 +144,11 @@ impl CheckReport {
 ///
 /// The candidate runs in one sandboxed wasm instance; a trap poisons it, so the next
 /// instance gets a fresh one.
-pub async fn check_candidate(store: &Store, wasm: &WasmRuntime, candidate: &App) -> Result<CheckReport, StoreError> {
+pub async fn check_candidate(
+    store: &dyn TaskStore,
+    wasm: &WasmRuntime,
+    candidate: &App,
+) -> Result<CheckReport, StoreError> {
     let filter = ListFilter {
         statuses: CHECKED_STATUSES.to_vec(),
         ..ListFilter::default()
@@ -156,24 +160,24 @@ pub async fn check_candidate(store: &Store, wasm: &WasmRuntime, candidate: &App)
     let mut checker = Checker { wasm, candidate };
     let mut cursor: Option<ListCursor> = None;
     loop {
-        let (records, next) = store.list(&filter, cursor.as_ref(), PAGE)?;
+        let (records, next) = store.list(&filter, cursor.as_ref(), PAGE).await?;
         for record in records {
             if durable_store::is_entity_key(&record.instance_id) || !CHECKED_STATUSES.contains(&record.runtime_status) {
                 continue;
             }
-            let history = store.history(&record.instance_id)?;
+            let history = store.history(&record.instance_id).await?;
             let state = ExecutionState::from_history(&history);
             let name = if state.started { state.name } else { record.name };
-            let episodes = replay::recorded_episodes(&history);
+            let episodes_recorded = replay::recorded_episodes(&history).len();
             let (episodes_replayed, verdict) = checker
-                .check(&record.instance_id, record.execution_id, &name, &episodes)
+                .check(&record.instance_id, record.execution_id, &name, &history)
                 .await;
             report.push(InstanceCheck {
                 instance_id: record.instance_id,
                 name,
                 execution_id: record.execution_id,
                 runtime_status: record.runtime_status,
-                episodes_recorded: episodes.len(),
+                episodes_recorded,
                 episodes_replayed,
                 verdict,
             });
@@ -188,8 +192,8 @@ pub async fn check_candidate(store: &Store, wasm: &WasmRuntime, candidate: &App)
     Ok(report)
 }
 
-/// The candidate, replayed into a fresh orchestration per instance exactly as `runtime`
-/// revives one.
+/// The candidate, replayed into a fresh orchestration per instance by the same driver
+/// (`replay::replay_history`) with which `runtime` revives one.
 struct Checker<'a> {
     wasm: &'a WasmRuntime,
     candidate: &'a App,
@@ -202,7 +206,7 @@ impl Checker<'_> {
         instance_id: &str,
         execution_id: u64,
         name: &str,
-        episodes: &[replay::RecordedEpisode],
+        history: &[HistoryEvent],
     ) -> (usize, Verdict) {
         let exported = self
             .candidate
@@ -220,22 +224,19 @@ impl Checker<'_> {
             Ok(guest) => guest,
             Err(trap) => return (0, Verdict::Trapped { message: trap.message }),
         };
-        for (index, episode) in episodes.iter().enumerate() {
-            let time = episode.inbound.first().map_or(Timestamp(0), |event| event.timestamp);
-            let result = match guest.apply(&episode.inbound, true, time).await {
-                Ok(result) => result,
-                Err(trap) => return (index + 1, Verdict::Trapped { message: trap.message }),
-            };
-            if let Err(divergence) = replay::check_replayed_episode(index, &episode.actions, &result.actions) {
-                return (
-                    index + 1,
-                    Verdict::Diverges {
+        match replay::replay_history(&mut guest, history).await {
+            Ok(episodes) => (episodes, Verdict::Compatible),
+            Err(stop) => {
+                let fed = stop.episodes_fed();
+                let verdict = match stop {
+                    ReplayStop::Guest { error, .. } => Verdict::Trapped { message: error.message },
+                    ReplayStop::Diverged(divergence) => Verdict::Diverges {
                         message: divergence.to_string(),
                     },
-                );
+                };
+                (fed, verdict)
             }
         }
-        (episodes.len(), Verdict::Compatible)
     }
 }
 
@@ -293,7 +294,7 @@ mod tests {
     }
 
     #[allow(dead_code)]
-    fn the_check_future_is_send(store: &Store, wasm: &WasmRuntime, app: &App) {
+    fn the_check_future_is_send(store: &dyn TaskStore, wasm: &WasmRuntime, app: &App) {
         fn send<T: Send>(_: T) {}
         send(check_candidate(store, wasm, app));
     }

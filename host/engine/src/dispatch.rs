@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::runtime::{Apps, Orchestrations};
 use durable_core::history::Timestamp;
 use durable_store::{
-    ActivityWorkItem, Notices, Store, StoreError, TimerItem, TimerKey, Write, WriteResult, is_entity_key,
+    ActivityWorkItem, Notices, StoreError, TaskStore, TimerItem, TimerKey, Write, WriteResult, is_entity_key,
 };
 use durable_wasm::WasmRuntime;
 
@@ -116,13 +116,13 @@ impl NoticeSinks {
 
 impl Dispatcher {
     /// Recovers pending work from the store and starts the loops.
-    pub fn start(
-        store: Arc<Store>,
+    pub async fn start(
+        store: Arc<dyn TaskStore>,
         wasm: Arc<WasmRuntime>,
         apps: Arc<Apps>,
         config: DispatchConfig,
     ) -> Result<Self, StoreError> {
-        let recovery = store.recover()?;
+        let recovery = store.recover().await?;
         let (ready_tx, ready_rx) = mpsc::unbounded_channel();
         let (activity_tx, activity_rx) = mpsc::unbounded_channel();
         let (timer_tx, timer_rx) = mpsc::unbounded_channel();
@@ -140,9 +140,10 @@ impl Dispatcher {
         let (requests, request_rx) = mpsc::unbounded_channel();
         let committer = Committer { requests };
         let committer_store = store.clone();
+        let runtime = tokio::runtime::Handle::current();
         let committer_thread = std::thread::Builder::new()
             .name("committer".into())
-            .spawn(move || run_committer(committer_store, request_rx, sinks))
+            .spawn(move || run_committer(runtime, committer_store, request_rx, sinks))
             .map_err(StoreError::from)?;
 
         let mut tasks = Vec::new();
@@ -191,7 +192,12 @@ impl Dispatcher {
 }
 
 /// Commits everything queued in one transaction, acknowledges, forwards notices; repeats.
-fn run_committer(store: Arc<Store>, mut requests: mpsc::UnboundedReceiver<CommitRequest>, sinks: NoticeSinks) {
+fn run_committer(
+    runtime: tokio::runtime::Handle,
+    store: Arc<dyn TaskStore>,
+    mut requests: mpsc::UnboundedReceiver<CommitRequest>,
+    sinks: NoticeSinks,
+) {
     while let Some(first) = requests.blocking_recv() {
         let mut weight = first.write.weight();
         let mut writes = vec![first.write];
@@ -206,7 +212,7 @@ fn run_committer(store: Arc<Store>, mut requests: mpsc::UnboundedReceiver<Commit
                 Err(_) => break,
             }
         }
-        match store.apply(&writes) {
+        match runtime.block_on(store.apply(&writes)) {
             Ok((results, notices)) => {
                 for (reply, result) in replies.into_iter().zip(results) {
                     if let Some(reply) = reply {

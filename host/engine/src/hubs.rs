@@ -304,6 +304,7 @@ impl Hub {
                 ..dispatch.clone()
             };
             let task_hub = TaskHub::open(store, wasm.clone(), apps.clone(), dispatch, policy)
+                .await
                 .map_err(|error| anyhow::anyhow!("hub '{}' store {}: {error:#}", config.name, store.display()))?;
             connections.insert(name.clone(), Arc::new(task_hub));
         }
@@ -315,7 +316,7 @@ impl Hub {
             wasm,
             deploying: tokio::sync::Mutex::new(()),
         };
-        hub.collect_unused_versions()?;
+        hub.collect_unused_versions().await?;
         Ok((hub, problems))
     }
 
@@ -421,7 +422,7 @@ impl Hub {
         let info = app_info(&deployment, replaced);
         self.apps.deploy(deployment);
         self.update_manifest(name, Some(hash))?;
-        self.collect_unused_versions()?;
+        self.collect_unused_versions().await?;
         Ok(info)
     }
 
@@ -448,7 +449,7 @@ impl Hub {
             });
         }
         self.update_manifest(name, None)?;
-        self.collect_unused_versions()?;
+        self.collect_unused_versions().await?;
         Ok(())
     }
 
@@ -463,7 +464,7 @@ impl Hub {
 
     /// Drops the versions that are not current and that no unfinished orchestration of
     /// any connection is pinned to, and deletes their files.
-    pub fn collect_unused_versions(&self) -> Result<Vec<String>, HubError> {
+    pub async fn collect_unused_versions(&self) -> Result<Vec<String>, HubError> {
         let mut in_use = HashSet::new();
         let filter = ListFilter {
             statuses: vec![RuntimeStatus::Pending, RuntimeStatus::Running, RuntimeStatus::Suspended],
@@ -472,7 +473,7 @@ impl Hub {
         for task_hub in self.connections.values() {
             let mut after = None;
             loop {
-                let (records, next) = task_hub.store().list(&filter, after.as_ref(), 1000)?;
+                let (records, next) = task_hub.store().list(&filter, after.as_ref(), 1000).await?;
                 in_use.extend(records.into_iter().filter_map(|record| record.app_version));
                 match next {
                     Some(cursor) => after = Some(cursor),

@@ -5,11 +5,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use durable_core::history::{
-    EntityAction, EntityCaller, EntityId, EntityRecord, EpisodeResult, EventKind, FailureDetails, HistoryEvent,
-    InstanceRecord, Message, ParentInstance, RuntimeStatus, Timestamp,
+    EntityCaller, EntityId, EpisodeResult, EventKind, FailureDetails, HistoryEvent, InstanceRecord, Message, Timestamp,
 };
-use durable_core::replay::{self, Disposition, Effect, EpisodeOutcome, ExecutionState};
-use durable_store::{ActivityWorkItem, ChildStart, EntityCommit, StepCommit, Store, StoreError, TimerItem};
+use durable_core::replay::{self, Disposition, EpisodeOutcome, ExecutionState, ReplayStop};
+use durable_core::step::{self, PendingOperation, StepLimits};
+use durable_store::{ActivityWorkItem, EntityCommit, StepCommit, StoreError, TaskStore};
 use durable_wasm::{App, EntityHost, FunctionKind, GuestTrap, IdleCharge, IdleMemory, OrchestrationGuest, WasmRuntime};
 
 /// How many inbox messages one step takes at most.
@@ -251,7 +251,7 @@ struct Live {
 pub struct Orchestrations {
     wasm: Arc<WasmRuntime>,
     apps: Arc<Apps>,
-    store: Arc<Store>,
+    store: Arc<dyn TaskStore>,
     /// The wasm instance running each app version's entities, by content hash.
     entity_hosts: HashMap<String, EntityHost>,
     /// `apps.change_count()` when `entity_hosts` was last swept of dropped versions.
@@ -264,7 +264,7 @@ pub struct Orchestrations {
 
 impl Orchestrations {
     /// Creates the runner; at most `capacity` orchestrations stay live.
-    pub fn new(wasm: Arc<WasmRuntime>, apps: Arc<Apps>, store: Arc<Store>, capacity: usize) -> Self {
+    pub fn new(wasm: Arc<WasmRuntime>, apps: Arc<Apps>, store: Arc<dyn TaskStore>, capacity: usize) -> Self {
         Orchestrations {
             wasm,
             apps,
@@ -294,7 +294,7 @@ impl Orchestrations {
     /// Runs one step of `instance_id` over its oldest inbox messages. `None` when there is
     /// nothing to do.
     pub async fn step(&mut self, instance_id: &str) -> Result<Option<StepCommit>, StoreError> {
-        let (record, messages) = self.store.instance_and_inbox(instance_id, INBOX_BATCH)?;
+        let (record, messages) = self.store.instance_and_inbox(instance_id, INBOX_BATCH).await?;
         let Some(record) = record else { return Ok(None) };
         if messages.is_empty() {
             return Ok(None);
@@ -305,7 +305,7 @@ impl Orchestrations {
         if record.runtime_status.is_terminal() {
             // A finished execution takes nothing more: drop what arrived late.
             self.evict(instance_id);
-            return Ok(Some(unchanged_commit(&record, keys, 0)));
+            return Ok(Some(step::unchanged_commit(&record, keys, 0)));
         }
 
         let cached = self
@@ -315,10 +315,15 @@ impl Orchestrations {
         if !cached {
             self.evict(instance_id);
         }
-        let (state, history) = match self.live.get(instance_id) {
-            Some(live) if cached => (live.state.clone(), None),
-            _ => {
-                let history = self.store.history(instance_id)?;
+        let cached_state = self
+            .live
+            .get(instance_id)
+            .filter(|_| cached)
+            .map(|live| live.state.clone());
+        let (state, history) = match cached_state {
+            Some(state) => (state, None),
+            None => {
+                let history = self.store.history(instance_id).await?;
                 (ExecutionState::from_history(&history), Some(history))
             }
         };
@@ -334,7 +339,11 @@ impl Orchestrations {
             if consumed.is_empty() {
                 return Ok(None);
             }
-            return Ok(Some(unchanged_commit(&record, consumed, state.history_len as u64)));
+            return Ok(Some(step::unchanged_commit(
+                &record,
+                consumed,
+                state.history_len as u64,
+            )));
         }
 
         let now = Timestamp::now().max(record.last_updated_time);
@@ -348,7 +357,7 @@ impl Orchestrations {
             let name = if state.started {
                 state.name.clone()
             } else {
-                started_name(&triage.accepted).unwrap_or_default()
+                step::started_name(&triage.accepted).unwrap_or_default()
             };
             match self
                 .run_orchestrator(
@@ -390,7 +399,11 @@ impl Orchestrations {
         let limits = self
             .apps
             .limits_of(version.as_deref().or(record.app_version.as_deref()).unwrap_or_default());
-        if let Some(excess) = over_limits(&commit, &limits) {
+        let step_limits = StepLimits {
+            history_events: limits.history_events,
+            payload_bytes: limits.payload_bytes,
+        };
+        if let Some(excess) = step::over_limits(&commit, &step_limits) {
             self.evict(instance_id);
             let failure = FailureDetails::host("LimitExceeded", excess);
             let outcome = replay::end_episode(&state, now, triage.accepted.clone(), None, Some(failure));
@@ -468,164 +481,51 @@ impl Orchestrations {
         let Some(entity) = EntityId::from_storage_key(entity_key) else {
             return Ok(None);
         };
-        let (record, messages) = self.store.entity_and_inbox(entity_key, INBOX_BATCH)?;
+        let (record, messages) = self.store.entity_and_inbox(entity_key, INBOX_BATCH).await?;
         if messages.is_empty() {
             return Ok(None);
         }
         let now = Timestamp::now();
-        let mut lock_owner = record.as_ref().and_then(|record| record.lock_owner.clone());
-        let mut consumed = Vec::new();
-        let mut operations: Vec<(String, Option<String>, Option<EntityCaller>)> = Vec::new();
-        let mut messages_out: Vec<(String, Message)> = Vec::new();
-        let mut deferred = false;
-        for (key, message) in messages {
-            match message.event.kind {
-                EventKind::EntityOperation {
-                    operation,
-                    input,
-                    caller,
-                    sender,
-                } => {
-                    if let Some(owner) = &lock_owner
-                        && sender.as_deref() != Some(owner.instance_id.as_str())
-                    {
-                        deferred = true;
-                        continue;
-                    }
-                    consumed.push(key);
-                    operations.push((operation, input, caller));
-                }
-                EventKind::EntityLockRequest {
-                    owner,
-                    entities,
-                    position,
-                } => match &lock_owner {
-                    Some(current) if *current != owner => deferred = true,
-                    Some(_) => consumed.push(key),
-                    None => {
-                        consumed.push(key);
-                        // A lock for an orchestration that has ended would never be released.
-                        if self.is_running(&owner)? {
-                            messages_out.push(pass_lock_on(&owner, entities, position, now));
-                            lock_owner = Some(owner);
-                        }
-                    }
-                },
-                EventKind::EntityUnlock { owner } => {
-                    consumed.push(key);
-                    if lock_owner.as_ref().is_some_and(|current| current.instance_id == owner) {
-                        lock_owner = None;
-                        if deferred {
-                            // What waited for this release goes first, in the next batch.
-                            break;
-                        }
-                    }
-                }
-                _ => consumed.push(key),
+        let mut running = Vec::new();
+        for owner in step::lock_requesters(&messages) {
+            if is_running(self.store.as_ref(), &owner).await? {
+                running.push(owner);
             }
         }
-        if consumed.is_empty() {
+        let lock_owner = record.as_ref().and_then(|record| record.lock_owner.clone());
+        let triage = step::triage_entity_inbox(lock_owner, messages, |owner| running.contains(owner), now);
+        if triage.consumed.is_empty() {
             return Ok(None);
         }
-
-        let mut state = record.as_ref().and_then(|record| record.state.clone());
-        let mut last_operation_time = record.as_ref().map_or(now, |record| record.last_operation_time);
-        let mut timers = Vec::new();
-        let mut starts = Vec::new();
-        if !operations.is_empty() {
-            last_operation_time = now;
-            let batch: Vec<(String, Option<String>)> = operations
-                .iter()
-                .map(|(operation, input, _)| (operation.clone(), input.clone()))
-                .collect();
-            let results = match self.run_entity_batch(&entity, state.as_ref(), &batch).await {
-                Ok(outcome) => {
-                    state = outcome.state;
-                    for action in outcome.actions {
-                        match action {
-                            EntityAction::Signal {
-                                entity: target,
-                                operation,
-                                input,
-                                scheduled_time,
-                            } => {
-                                let message = entity_operation(operation, input, None, None, now);
-                                push_signal(&mut messages_out, &mut timers, &target, message, scheduled_time, now);
-                            }
-                            EntityAction::StartOrchestration {
-                                name,
-                                instance_id,
-                                input,
-                            } => {
-                                let id = instance_id.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-                                starts.push(new_instance(&self.store, &id, &name, input, None, now));
-                            }
-                        }
-                    }
-                    outcome.results
-                }
-                Err(failure) => vec![Err(failure); batch.len()],
-            };
-            let mut results = results.into_iter();
-            for (operation, _, caller) in operations {
-                let result = results.next().unwrap_or_else(|| {
-                    Err(FailureDetails::host(
-                        "EntityError",
-                        format!("the entity returned no result for '{operation}'"),
-                    ))
-                });
-                let Some(caller) = caller else { continue };
-                let task_scheduled_id = caller.task_id;
-                let event = match result {
-                    Ok(result) => EventKind::EntityOperationCompleted {
-                        task_scheduled_id,
-                        result,
-                    },
-                    Err(failure) => EventKind::EntityOperationFailed {
-                        task_scheduled_id,
-                        failure,
-                    },
-                };
-                let message = Message {
-                    execution_id: Some(caller.execution_id),
-                    event: HistoryEvent::new(now, event),
-                };
-                messages_out.push((caller.instance_id, message));
-            }
-        }
-        let record = if state.is_none() && lock_owner.is_none() {
-            // No state and no lock: the entity is deleted implicitly.
+        let ran = if triage.operations.is_empty() {
             None
         } else {
-            Some(EntityRecord {
-                id: entity,
-                state,
-                last_operation_time,
-                lock_owner,
-            })
+            Some(
+                self.run_entity_batch(
+                    &entity,
+                    record.as_ref().and_then(|record| record.state.as_ref()),
+                    &triage.operations,
+                )
+                .await,
+            )
         };
-        Ok(Some(EntityCommit {
-            entity_key: entity_key.to_owned(),
-            consumed,
-            record,
-            messages: messages_out,
-            timers,
-            starts,
-        }))
-    }
-
-    fn is_running(&self, owner: &EntityCaller) -> Result<bool, StoreError> {
-        Ok(self
-            .store
-            .instance(&owner.instance_id)?
-            .is_some_and(|record| record.execution_id == owner.execution_id && !record.runtime_status.is_terminal()))
+        let store = &self.store;
+        Ok(Some(step::entity_commit(
+            entity,
+            record.as_ref(),
+            triage,
+            ran,
+            now,
+            &mut || store.allocate_id(),
+            &mut || uuid::Uuid::new_v4().simple().to_string(),
+        )))
     }
 
     async fn run_entity_batch(
         &mut self,
         entity: &EntityId,
         state: Option<&String>,
-        operations: &[(String, Option<String>)],
+        operations: &[PendingOperation],
     ) -> Result<durable_core::history::EntityBatch, FailureDetails> {
         let Some(app) = self.apps.find_entity(&entity.name) else {
             return Err(FailureDetails::host(
@@ -634,61 +534,21 @@ impl Orchestrations {
             ));
         };
         let limit = self.apps.limits_of(&app.hash).payload_bytes;
+        let batch: Vec<(String, Option<String>)> = operations
+            .iter()
+            .map(|pending| (pending.operation.clone(), pending.input.clone()))
+            .collect();
         let host = self.entity_host(&app).await?;
-        let mut batch = match host.run_entity(entity, state, operations).await {
-            Ok(batch) => batch,
+        let mut ran = match host.run_entity(entity, state, &batch).await {
+            Ok(ran) => ran,
             Err(trap) => {
                 // The instance is poisoned; the next batch gets a new one.
                 self.entity_hosts.remove(&app.hash);
                 return Err(FailureDetails::host("OrchestratorTrapped", trap.message));
             }
         };
-        if let Some(state) = batch.state.as_ref().filter(|state| state.len() > limit) {
-            // The whole batch fails and the previous state stays.
-            return Err(FailureDetails::host(
-                "LimitExceeded",
-                format!(
-                    "the state of entity {entity} would be {} bytes, over the payload limit of {limit} bytes",
-                    state.len()
-                ),
-            ));
-        }
-        if batch.state.as_deref().is_some_and(durable_core::json_depth::too_deep) {
-            return Err(FailureDetails::host(
-                "LimitExceeded",
-                too_deep_reason(&format!("the state of entity {entity}")),
-            ));
-        }
-        let mut sent = batch.actions.iter().filter_map(|action| match action {
-            EntityAction::Signal { input, .. } | EntityAction::StartOrchestration { input, .. } => input.as_deref(),
-        });
-        if sent.any(durable_core::json_depth::too_deep) {
-            return Err(FailureDetails::host(
-                "LimitExceeded",
-                too_deep_reason(&format!("an input that entity {entity} sends")),
-            ));
-        }
-        for (result, (operation, _)) in batch.results.iter_mut().zip(operations) {
-            if let Ok(Some(value)) = result
-                && value.len() > limit
-            {
-                *result = Err(FailureDetails::host(
-                    "LimitExceeded",
-                    format!(
-                        "the result of '{operation}' is {} bytes, over the payload limit of {limit} bytes",
-                        value.len()
-                    ),
-                ));
-            } else if let Ok(Some(value)) = result
-                && durable_core::json_depth::too_deep(value)
-            {
-                *result = Err(FailureDetails::host(
-                    "LimitExceeded",
-                    too_deep_reason(&format!("the result of '{operation}'")),
-                ));
-            }
-        }
-        Ok(batch)
+        step::check_entity_batch(&mut ran, entity, operations, limit)?;
+        Ok(ran)
     }
 
     /// The wasm instance running version `app`'s entities, created if needed.
@@ -788,16 +648,14 @@ impl Orchestrations {
             .orchestration(&app, name, instance_id, execution_id)
             .await
             .map_err(trapped)?;
-        for (index, episode) in replay::recorded_episodes(history).iter().enumerate() {
-            let time = episode.inbound.first().map_or(Timestamp(0), |event| event.timestamp);
-            let result = guest.apply(&episode.inbound, true, time).await.map_err(trapped)?;
-            if let Err(nondeterminism) = replay::check_replayed_episode(index, &episode.actions, &result.actions) {
-                return Err(FailureDetails::host(
-                    "NonDeterministicOrchestrationError",
-                    nondeterminism.to_string(),
-                ));
-            }
-        }
+        replay::replay_history(&mut guest, history)
+            .await
+            .map_err(|stop| match stop {
+                ReplayStop::Guest { error, .. } => trapped(error),
+                ReplayStop::Diverged(divergence) => {
+                    FailureDetails::host(divergence.error_type(), divergence.to_string())
+                }
+            })?;
         Ok(Live {
             app,
             guest,
@@ -835,201 +693,7 @@ impl Orchestrations {
         outcome: EpisodeOutcome,
         now: Timestamp,
     ) -> StepCommit {
-        let instance_id = record.instance_id.clone();
-        let mut next = record.clone();
-        next.last_updated_time = now;
-        next.runtime_status = outcome.status;
-        if outcome.custom_status.is_some() {
-            next.custom_status = outcome.custom_status;
-        }
-        if outcome.status.is_terminal() {
-            next.output = outcome.output;
-            next.failure = outcome.failure;
-        }
-        let mut commit = StepCommit {
-            instance_id: instance_id.clone(),
-            execution_id: record.execution_id,
-            require_status: None,
-            consumed,
-            reset_history: false,
-            history_start: state.history_len as u64,
-            append: outcome.new_history,
-            record: next,
-            activities: Vec::new(),
-            timers: Vec::new(),
-            messages: Vec::new(),
-            children: Vec::new(),
-        };
-        let name = if state.started {
-            state.name.clone()
-        } else {
-            started_name(&commit.append).unwrap_or_default()
-        };
-        for effect in outcome.effects {
-            match effect {
-                Effect::CallEntity {
-                    task_id,
-                    entity,
-                    operation,
-                    input,
-                } => {
-                    let caller = EntityCaller {
-                        instance_id: instance_id.clone(),
-                        execution_id: record.execution_id,
-                        task_id,
-                    };
-                    let message = entity_operation(operation, input, Some(caller), Some(instance_id.clone()), now);
-                    commit.messages.push((entity.storage_key(), message));
-                }
-                Effect::SignalEntity {
-                    entity,
-                    operation,
-                    input,
-                    scheduled_time,
-                } => {
-                    let message = entity_operation(operation, input, None, Some(instance_id.clone()), now);
-                    push_signal(
-                        &mut commit.messages,
-                        &mut commit.timers,
-                        &entity,
-                        message,
-                        scheduled_time,
-                        now,
-                    );
-                }
-                Effect::LockEntities { task_id, entities } => {
-                    let owner = EntityCaller {
-                        instance_id: instance_id.clone(),
-                        execution_id: record.execution_id,
-                        task_id,
-                    };
-                    let first = entities[0].storage_key();
-                    let event = EventKind::EntityLockRequest {
-                        owner,
-                        entities,
-                        position: 0,
-                    };
-                    commit.messages.push((
-                        first,
-                        Message {
-                            execution_id: None,
-                            event: HistoryEvent::new(now, event),
-                        },
-                    ));
-                }
-                Effect::UnlockEntities { entities } => {
-                    for entity in entities {
-                        let event = EventKind::EntityUnlock {
-                            owner: instance_id.clone(),
-                        };
-                        commit.messages.push((
-                            entity.storage_key(),
-                            Message {
-                                execution_id: None,
-                                event: HistoryEvent::new(now, event),
-                            },
-                        ));
-                    }
-                }
-                Effect::ScheduleActivity { task_id, name, input } => commit.activities.push(ActivityWorkItem {
-                    instance_id: instance_id.clone(),
-                    execution_id: record.execution_id,
-                    task_id,
-                    name,
-                    input,
-                    app_version: None,
-                }),
-                Effect::CreateTimer { timer_id, fire_at } => commit.timers.push(TimerItem {
-                    instance_id: instance_id.clone(),
-                    execution_id: record.execution_id,
-                    timer_id,
-                    fire_at,
-                    message: None,
-                }),
-                Effect::StartSubOrchestration {
-                    task_id,
-                    name: child_name,
-                    instance_id: child_id,
-                    input,
-                } => {
-                    let parent = ParentInstance {
-                        instance_id: instance_id.clone(),
-                        name: name.clone(),
-                        execution_id: record.execution_id,
-                        task_scheduled_id: task_id,
-                    };
-                    let conflict = Message {
-                        execution_id: Some(record.execution_id),
-                        event: HistoryEvent::new(
-                            now,
-                            EventKind::SubOrchestrationInstanceFailed {
-                                task_scheduled_id: task_id,
-                                failure: FailureDetails::host(
-                                    "InstanceAlreadyRunning",
-                                    format!("cannot start sub-orchestration: instance '{child_id}' is already running"),
-                                ),
-                            },
-                        ),
-                    };
-                    let (record, started) = new_instance(&self.store, &child_id, &child_name, input, Some(parent), now);
-                    commit.children.push(ChildStart {
-                        record,
-                        started,
-                        conflict,
-                    });
-                }
-                Effect::SendEvent {
-                    instance_id: target,
-                    name,
-                    input,
-                } => commit.messages.push((
-                    target,
-                    Message {
-                        execution_id: None,
-                        event: HistoryEvent::new(now, EventKind::EventRaised { name, input }),
-                    },
-                )),
-                Effect::NotifyParent { parent, event } => commit.messages.push((
-                    parent.instance_id.clone(),
-                    Message {
-                        execution_id: Some(parent.execution_id),
-                        event: HistoryEvent::new(now, event),
-                    },
-                )),
-                Effect::ContinueAsNew { input, carried_events } => {
-                    let execution_id = self.store.allocate_id();
-                    commit.reset_history = true;
-                    commit.history_start = 0;
-                    commit.append.clear();
-                    commit.record.execution_id = execution_id;
-                    commit.record.runtime_status = RuntimeStatus::Running;
-                    commit.record.input = input.clone();
-                    commit.record.output = None;
-                    commit.record.failure = None;
-                    let started = EventKind::ExecutionStarted {
-                        name: name.clone(),
-                        instance_id: instance_id.clone(),
-                        input,
-                        parent: state.parent.clone(),
-                    };
-                    let mut events = vec![started];
-                    events.extend(carried_events.into_iter().map(|event| EventKind::EventRaised {
-                        name: event.name,
-                        input: event.input,
-                    }));
-                    for event in events {
-                        commit.messages.push((
-                            instance_id.clone(),
-                            Message {
-                                execution_id: Some(execution_id),
-                                event: HistoryEvent::new(now, event),
-                            },
-                        ));
-                    }
-                }
-            }
-        }
-        commit
+        step::build_commit(record, state, consumed, outcome, now, &mut || self.store.allocate_id())
     }
 
     /// Runs one activity work item; returns the message to deliver to its orchestration.
@@ -1079,7 +743,7 @@ impl Orchestrations {
                     Ok(Ok(Some(result))) if durable_core::json_depth::too_deep(&result) => {
                         failed(FailureDetails::host(
                             "LimitExceeded",
-                            too_deep_reason(&format!("the result of activity '{}'", item.name)),
+                            step::too_deep_reason(&format!("the result of activity '{}'", item.name)),
                         ))
                     }
                     Ok(Ok(result)) => match result.as_deref().map(serde_json::from_str::<serde::de::IgnoredAny>) {
@@ -1104,205 +768,11 @@ impl Orchestrations {
     }
 }
 
-/// A new `Pending` instance row and its `ExecutionStarted` message, with a fresh execution id.
-pub fn new_instance(
-    store: &Store,
-    instance_id: &str,
-    name: &str,
-    input: Option<String>,
-    parent: Option<ParentInstance>,
-    now: Timestamp,
-) -> (InstanceRecord, Message) {
-    let execution_id = store.allocate_id();
-    let record = InstanceRecord {
-        instance_id: instance_id.to_owned(),
-        name: name.to_owned(),
-        execution_id,
-        runtime_status: RuntimeStatus::Pending,
-        input: input.clone(),
-        output: None,
-        custom_status: None,
-        failure: None,
-        created_time: now,
-        last_updated_time: now,
-        parent: parent.clone(),
-        app_version: None,
-    };
-    let started = Message {
-        execution_id: Some(execution_id),
-        event: HistoryEvent::new(
-            now,
-            EventKind::ExecutionStarted {
-                name: name.to_owned(),
-                instance_id: instance_id.to_owned(),
-                input,
-                parent,
-            },
-        ),
-    };
-    (record, started)
-}
-
-/// The failure reason for a guest payload nested deeper than the host accepts.
-fn too_deep_reason(what: &str) -> String {
-    format!(
-        "{what} is JSON nested deeper than {} levels, the most the host accepts",
-        durable_core::json_depth::MAX_JSON_DEPTH
-    )
-}
-
-/// Why a step's commit breaks the payload, nesting or history limits, if it does.
-fn over_limits(commit: &StepCommit, limits: &crate::config::Limits) -> Option<String> {
-    let history = commit.history_start as usize + commit.append.len();
-    if history > limits.history_events {
-        return Some(format!(
-            "the history would grow to {history} events, over the limit of {} events per execution",
-            limits.history_events
-        ));
-    }
-    let limit = limits.payload_bytes;
-    let too_big = |what: &str, payload: &Option<String>| {
-        let payload = payload.as_ref()?;
-        if payload.len() > limit {
-            return Some(format!(
-                "{what} is {} bytes, over the payload limit of {limit} bytes",
-                payload.len()
-            ));
-        }
-        durable_core::json_depth::too_deep(payload).then(|| too_deep_reason(what))
-    };
-    if let Some(excess) = too_big("the orchestration's output", &commit.record.output)
-        .or_else(|| too_big("the custom status", &commit.record.custom_status))
-    {
-        return Some(excess);
-    }
-    for activity in &commit.activities {
-        if let Some(excess) = too_big(&format!("the input of activity '{}'", activity.name), &activity.input) {
-            return Some(excess);
-        }
-    }
-    for child in &commit.children {
-        let what = format!("the input of sub-orchestration '{}'", child.record.name);
-        if let Some(excess) = too_big(&what, &child.record.input) {
-            return Some(excess);
-        }
-    }
-    let messages = commit
-        .messages
-        .iter()
-        .map(|(target, message)| (target, &message.event))
-        .chain(commit.timers.iter().filter_map(|timer| {
-            let message = timer.message.as_ref()?;
-            Some((&timer.instance_id, &message.event))
-        }));
-    for (target, event) in messages {
-        let payload = match &event.kind {
-            EventKind::EventRaised { input, .. } | EventKind::EntityOperation { input, .. } => input,
-            EventKind::ExecutionStarted { input, .. } => input,
-            _ => continue,
-        };
-        if let Some(excess) = too_big(&format!("a message to '{target}'"), payload) {
-            return Some(excess);
-        }
-    }
-    None
-}
-
-fn unchanged_commit(record: &InstanceRecord, consumed: Vec<u64>, history_len: u64) -> StepCommit {
-    StepCommit {
-        instance_id: record.instance_id.clone(),
-        execution_id: record.execution_id,
-        require_status: None,
-        consumed,
-        reset_history: false,
-        history_start: history_len,
-        append: Vec::new(),
-        record: record.clone(),
-        activities: Vec::new(),
-        timers: Vec::new(),
-        messages: Vec::new(),
-        children: Vec::new(),
-    }
-}
-
-fn started_name(events: &[HistoryEvent]) -> Option<String> {
-    events.iter().find_map(|event| match &event.kind {
-        EventKind::ExecutionStarted { name, .. } => Some(name.clone()),
-        _ => None,
-    })
-}
-
-/// Queues a signal to an entity now, or as a timer when it is scheduled for later.
-fn push_signal(
-    messages: &mut Vec<(String, Message)>,
-    timers: &mut Vec<TimerItem>,
-    entity: &EntityId,
-    message: Message,
-    scheduled_time: Option<Timestamp>,
-    now: Timestamp,
-) {
-    match scheduled_time {
-        Some(fire_at) if fire_at > now => timers.push(TimerItem {
-            instance_id: entity.storage_key(),
-            execution_id: 0,
-            timer_id: -1,
-            fire_at,
-            message: Some(message),
-        }),
-        _ => messages.push((entity.storage_key(), message)),
-    }
-}
-
-/// The message that moves a lock request on: to the next entity in sorted order, or, after
-/// the last, the grant to the orchestration.
-fn pass_lock_on(owner: &EntityCaller, entities: Vec<EntityId>, position: usize, now: Timestamp) -> (String, Message) {
-    match entities.get(position + 1) {
-        Some(next) => {
-            let event = EventKind::EntityLockRequest {
-                owner: owner.clone(),
-                entities: entities.clone(),
-                position: position + 1,
-            };
-            (
-                next.storage_key(),
-                Message {
-                    execution_id: None,
-                    event: HistoryEvent::new(now, event),
-                },
-            )
-        }
-        None => {
-            let event = EventKind::EntityLockGranted {
-                task_scheduled_id: owner.task_id,
-            };
-            (
-                owner.instance_id.clone(),
-                Message {
-                    execution_id: Some(owner.execution_id),
-                    event: HistoryEvent::new(now, event),
-                },
-            )
-        }
-    }
-}
-
-/// An operation for an entity's inbox; `caller` waits for the result, `sender` is the
-/// orchestration that sent it (an entity's lock lets only its owner's operations through).
-pub fn entity_operation(
-    operation: String,
-    input: Option<String>,
-    caller: Option<EntityCaller>,
-    sender: Option<String>,
-    now: Timestamp,
-) -> Message {
-    let event = EventKind::EntityOperation {
-        operation,
-        input,
-        caller,
-        sender,
-    };
-    Message {
-        execution_id: None,
-        event: HistoryEvent::new(now, event),
-    }
+/// Whether `owner`'s execution is still running (a lock for one that has ended would never
+/// be released).
+async fn is_running(store: &dyn TaskStore, owner: &EntityCaller) -> Result<bool, StoreError> {
+    Ok(store
+        .instance(&owner.instance_id)
+        .await?
+        .is_some_and(|record| record.execution_id == owner.execution_id && !record.runtime_status.is_terminal()))
 }

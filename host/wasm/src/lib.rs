@@ -1105,6 +1105,19 @@ impl OrchestrationGuest {
     }
 }
 
+impl durable_core::replay::EpisodeGuest for OrchestrationGuest {
+    type Error = GuestTrap;
+
+    fn apply(
+        &mut self,
+        events: &[HistoryEvent],
+        replaying: bool,
+        time: Timestamp,
+    ) -> impl std::future::Future<Output = Result<EpisodeResult, GuestTrap>> + Send {
+        OrchestrationGuest::apply(self, events, replaying, time)
+    }
+}
+
 /// The wasm instance of an app that runs its entities' batches (entities are not replayed,
 /// so one instance serves them all). A trap poisons it: drop it and make a new one.
 pub struct EntityHost(Deterministic);

@@ -776,3 +776,96 @@ fn a_nested_critical_section_is_an_invalid_action() {
     let error = finish_episode("transfer", &state, at(2), Vec::new(), Some(returned)).unwrap_err();
     assert!(matches!(error, ReplayError::InvalidAction(_)), "{error}");
 }
+
+/// A guest that answers each episode with the next scripted actions, or fails on one.
+struct ScriptedGuest {
+    answers: std::collections::VecDeque<Result<Vec<Action>, &'static str>>,
+    fed: Vec<(usize, bool, Timestamp)>,
+}
+
+impl EpisodeGuest for ScriptedGuest {
+    type Error = &'static str;
+
+    fn apply(
+        &mut self,
+        events: &[HistoryEvent],
+        replaying: bool,
+        time: Timestamp,
+    ) -> impl std::future::Future<Output = Result<EpisodeResult, Self::Error>> + Send {
+        self.fed.push((events.len(), replaying, time));
+        let answer = self.answers.pop_front().expect("no more episodes than scripted");
+        std::future::ready(answer.map(|actions| EpisodeResult {
+            actions,
+            custom_status: None,
+        }))
+    }
+}
+
+/// Drives a future whose guest never waits, as the scripted one does.
+fn ready<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+    {
+        std::task::Poll::Ready(output) => output,
+        std::task::Poll::Pending => panic!("a scripted guest never waits"),
+    }
+}
+
+fn scripted(answers: Vec<Result<Vec<Action>, &'static str>>) -> ScriptedGuest {
+    ScriptedGuest {
+        answers: answers.into(),
+        fed: Vec::new(),
+    }
+}
+
+#[test]
+fn the_replay_driver_feeds_every_recorded_episode_at_its_own_time() {
+    let mut history = hello_sequence_history();
+    history[4].timestamp = at(5);
+    let mut guest = scripted(vec![
+        Ok(vec![schedule_action(0, "E1_SayHello")]),
+        Ok(vec![schedule_action(1, "E1_SayHello")]),
+        Ok(vec![schedule_action(2, "E1_SayHello")]),
+    ]);
+    assert_eq!(ready(replay_history(&mut guest, &history)).unwrap(), 3);
+    assert_eq!(guest.fed.len(), 3);
+    assert!(guest.fed.iter().all(|(_, replaying, _)| *replaying));
+    assert_eq!(guest.fed[0].2, T0);
+    assert_eq!(
+        guest.fed[1].2,
+        at(5),
+        "episode 1 runs at its OrchestratorStarted's time"
+    );
+    assert_eq!(guest.fed[0].0, 2, "OrchestratorStarted and ExecutionStarted");
+}
+
+#[test]
+fn the_replay_driver_stops_at_a_divergence_naming_the_episode() {
+    let mut guest = scripted(vec![
+        Ok(vec![schedule_action(0, "E1_SayHello")]),
+        Ok(vec![schedule_action(1, "Other")]),
+    ]);
+    let stop = ready(replay_history(&mut guest, &hello_sequence_history())).unwrap_err();
+    assert_eq!(stop.episodes_fed(), 2);
+    let ReplayStop::Diverged(error) = stop else {
+        panic!("a divergence")
+    };
+    assert!(error.to_string().contains("replaying episode 1"), "{error}");
+    assert!(error.to_string().contains("Other"), "{error}");
+}
+
+#[test]
+fn the_replay_driver_stops_at_a_guest_failure() {
+    let mut guest = scripted(vec![Ok(vec![schedule_action(0, "E1_SayHello")]), Err("trap")]);
+    let stop = ready(replay_history(&mut guest, &hello_sequence_history())).unwrap_err();
+    assert_eq!(stop.episodes_fed(), 2);
+    assert!(matches!(
+        stop,
+        ReplayStop::Guest {
+            episode: 1,
+            error: "trap"
+        }
+    ));
+}

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use durable_engine::check::{CheckReport, Verdict, check_candidate};
-use durable_store::{Store, StoreError};
+use durable_store::{RedbStore, StoreError};
 use durable_wasm::{Sandbox, WasmRuntime};
 
 use super::admin_http::{self, AdminRequest, Failure, failure, percent_encode};
@@ -79,7 +79,7 @@ async fn check_store(path: &Path, app: &Path) -> Result<CheckReport, Failure> {
             format!("no store at {} (give the --store of `durable serve`)", path.display()),
         ));
     }
-    let store = Store::open(path).map_err(|error| match error {
+    let store = RedbStore::open(path).map_err(|error| match error {
         StoreError::InUse => failure(
             EXIT_UNREACHABLE,
             format!(

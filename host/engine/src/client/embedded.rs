@@ -11,10 +11,13 @@ use super::{
     validate_json,
 };
 use crate::dispatch::{DispatchConfig, Dispatcher};
-use crate::runtime::{Apps, entity_operation, new_instance};
-use durable_core::history::{EntityId, EventKind, HistoryEvent, Message, RuntimeStatus, Timestamp};
+use crate::runtime::Apps;
+use durable_core::history::{EntityId, EntityRecord, EventKind, HistoryEvent, Message, RuntimeStatus, Timestamp};
 use durable_core::replay::{self, RewindError};
-use durable_store::{ActivityWorkItem, ListCursor, ListFilter, Rejection, StepCommit, Store, TimerItem, Write};
+use durable_core::step;
+use durable_store::{
+    ActivityWorkItem, ListCursor, ListFilter, RedbStore, Rejection, StepCommit, TaskStore, TimerItem, Write,
+};
 use durable_wasm::{FunctionKind, LoadError, WasmRuntime};
 
 /// How to run a task hub.
@@ -32,7 +35,7 @@ pub struct HostConfig {
 
 /// A running task hub: store, apps, loops.
 pub struct TaskHub {
-    store: Arc<Store>,
+    store: Arc<dyn TaskStore>,
     apps: Arc<Apps>,
     dispatcher: Dispatcher,
     policy: HubPolicy,
@@ -109,21 +112,21 @@ impl TaskHub {
             }
         }
         let apps = Arc::new(Apps::new(apps));
-        let hub = TaskHub::open(&config.store_path, wasm, apps, config.dispatch, HubPolicy::default())?;
+        let hub = TaskHub::open(&config.store_path, wasm, apps, config.dispatch, HubPolicy::default()).await?;
         Ok((hub, errors))
     }
 
     /// Opens the store at `store_path` and starts the loops over `apps`, which the caller
     /// may share with other task hubs and change while they run.
-    pub fn open(
+    pub async fn open(
         store_path: &std::path::Path,
         wasm: Arc<WasmRuntime>,
         apps: Arc<Apps>,
         dispatch: DispatchConfig,
         policy: HubPolicy,
     ) -> anyhow::Result<TaskHub> {
-        let store = Arc::new(Store::open(store_path)?);
-        let dispatcher = Dispatcher::start(store.clone(), wasm, apps.clone(), dispatch)?;
+        let store: Arc<dyn TaskStore> = Arc::new(RedbStore::open(store_path)?);
+        let dispatcher = Dispatcher::start(store.clone(), wasm, apps.clone(), dispatch).await?;
         Ok(TaskHub {
             store,
             apps,
@@ -138,8 +141,8 @@ impl TaskHub {
     }
 
     /// The hub's store.
-    pub fn store(&self) -> &Arc<Store> {
-        &self.store
+    pub fn store(&self) -> &dyn TaskStore {
+        self.store.as_ref()
     }
 
     fn check_payload(&self, what: &'static str, payload: &Option<String>) -> Result<(), ClientError> {
@@ -185,7 +188,14 @@ impl TaskHub {
         {
             return Err(ClientError::TooManyStarts(rate.per_second));
         }
-        let (record, started) = new_instance(&self.store, &instance_id, name, input, None, Timestamp::now());
+        let (record, started) = step::new_instance(
+            self.store.allocate_id(),
+            &instance_id,
+            name,
+            input,
+            None,
+            Timestamp::now(),
+        );
         match self
             .commit(Write::Start {
                 record: Box::new(record),
@@ -202,25 +212,28 @@ impl TaskHub {
         }
     }
 
-    pub(super) fn get_status(
+    pub(super) async fn get_status(
         &self,
         instance_id: &str,
         show_history: bool,
         show_history_output: bool,
         show_input: bool,
     ) -> Result<Option<OrchestrationStatus>, ClientError> {
-        let Some(record) = self.store.instance(instance_id)? else {
+        let Some(record) = self.store.instance(instance_id).await? else {
             return Ok(None);
         };
         let history = if show_history {
-            Some(api_history(&self.store.history(instance_id)?, show_history_output))
+            Some(api_history(
+                &self.store.history(instance_id).await?,
+                show_history_output,
+            ))
         } else {
             None
         };
         Ok(Some(OrchestrationStatus::from_record(&record, show_input, history)))
     }
 
-    pub(super) fn list_instances(&self, query: &InstanceQuery) -> Result<InstancePage, ClientError> {
+    pub(super) async fn list_instances(&self, query: &InstanceQuery) -> Result<InstancePage, ClientError> {
         let after = match &query.continuation_token {
             Some(token) if !token.trim().is_empty() => Some(
                 ListCursor::from_token(token)
@@ -236,7 +249,8 @@ impl TaskHub {
         };
         let (records, next) = self
             .store
-            .list(&filter, after.as_ref(), query.top.unwrap_or(usize::MAX))?;
+            .list(&filter, after.as_ref(), query.top.unwrap_or(usize::MAX))
+            .await?;
         Ok(InstancePage {
             instances: records
                 .iter()
@@ -271,7 +285,7 @@ impl TaskHub {
         let mut instances_deleted = 0;
         let mut after: Option<ListCursor> = None;
         loop {
-            let (records, next) = self.store.list(&filter, after.as_ref(), 1000)?;
+            let (records, next) = self.store.list(&filter, after.as_ref(), 1000).await?;
             // A filter never deletes an instance that is still running: only an explicit
             // purge by id may do that.
             let instance_ids: Vec<String> = records
@@ -367,7 +381,7 @@ impl TaskHub {
     ) -> std::pin::Pin<Box<dyn Future<Output = Result<(), ClientError>> + Send + 'a>> {
         Box::pin(async move {
             validate_instance_id(instance_id)?;
-            let Some(record) = self.store.instance(instance_id)? else {
+            let Some(record) = self.store.instance(instance_id).await? else {
                 return Err(ClientError::NotFound(instance_id.to_owned()));
             };
             if record.runtime_status != RuntimeStatus::Failed {
@@ -376,7 +390,7 @@ impl TaskHub {
                     status: record.runtime_status,
                 });
             }
-            let plan = match replay::rewind(&self.store.history(instance_id)?) {
+            let plan = match replay::rewind(&self.store.history(instance_id).await?) {
                 Ok(plan) => plan,
                 Err(RewindError::NotFailed) => {
                     return Err(ClientError::Gone {
@@ -430,7 +444,7 @@ impl TaskHub {
             };
             let mut failed_children = Vec::new();
             for (task_scheduled_id, child_id) in plan.children {
-                let Some(child) = self.store.instance(&child_id)? else {
+                let Some(child) = self.store.instance(&child_id).await? else {
                     continue;
                 };
                 // A child that finished while its parent was Failed reported to nobody: report again.
@@ -490,7 +504,7 @@ impl TaskHub {
         }
         self.check_payload("the operation input", &input)?;
         let input = validate_json("the operation input", input)?;
-        let message = entity_operation(operation.to_owned(), input, None, None, Timestamp::now());
+        let message = step::entity_operation(operation.to_owned(), input, None, None, Timestamp::now());
         self.commit(Write::Signal {
             entity_key: entity.storage_key(),
             message,
@@ -500,15 +514,16 @@ impl TaskHub {
         Ok(())
     }
 
-    pub(super) fn read_entity_state(&self, entity: &EntityId) -> Result<Option<EntityState>, ClientError> {
+    pub(super) async fn read_entity_state(&self, entity: &EntityId) -> Result<Option<EntityState>, ClientError> {
         Ok(self
             .store
-            .entity(&entity.storage_key())?
+            .entity(&entity.storage_key())
+            .await?
             .filter(|record| record.state.is_some())
             .map(|record| EntityState::from_record(&record, true)))
     }
 
-    pub(super) fn list_entities(&self, query: &EntityQuery) -> Result<EntityPage, ClientError> {
+    pub(super) async fn list_entities(&self, query: &EntityQuery) -> Result<EntityPage, ClientError> {
         let after = query
             .continuation_token
             .as_deref()
@@ -523,16 +538,19 @@ impl TaskHub {
         };
         let name = query.name.as_ref().map(|name| name.to_lowercase());
         let (from, to) = (query.last_operation_time_from, query.last_operation_time_to);
-        let (records, next) = self.store.list_entities(
-            name.as_deref(),
-            after.as_deref(),
-            query.top.unwrap_or(usize::MAX),
-            |record| {
-                record.state.is_some()
-                    && from.is_none_or(|from| record.last_operation_time >= from)
-                    && to.is_none_or(|to| record.last_operation_time <= to)
-            },
-        )?;
+        let (records, next) = self
+            .store
+            .list_entities(
+                name.as_deref(),
+                after.as_deref(),
+                query.top.unwrap_or(usize::MAX),
+                &|record: &EntityRecord| {
+                    record.state.is_some()
+                        && from.is_none_or(|from| record.last_operation_time >= from)
+                        && to.is_none_or(|to| record.last_operation_time <= to)
+                },
+            )
+            .await?;
         Ok(EntityPage {
             entities: records
                 .iter()
@@ -550,7 +568,7 @@ impl TaskHub {
 
     pub(super) async fn restart(&self, instance_id: &str, with_new_instance_id: bool) -> Result<String, ClientError> {
         validate_instance_id(instance_id)?;
-        let Some(record) = self.store.instance(instance_id)? else {
+        let Some(record) = self.store.instance(instance_id).await? else {
             return Err(ClientError::NotFound(instance_id.to_owned()));
         };
         let id = if with_new_instance_id {

@@ -538,7 +538,10 @@ impl DurableOrchestrationClient {
         show_input: bool,
     ) -> Result<Option<OrchestrationStatus>, ClientError> {
         match &self.backend {
-            Backend::Embedded(hub) => hub.get_status(instance_id, show_history, show_history_output, show_input),
+            Backend::Embedded(hub) => {
+                hub.get_status(instance_id, show_history, show_history_output, show_input)
+                    .await
+            }
             Backend::Remote(remote) => {
                 remote
                     .get_status(instance_id, show_history, show_history_output, show_input)
@@ -550,7 +553,7 @@ impl DurableOrchestrationClient {
     /// One page of instances matching `query`.
     pub async fn list_instances(&self, query: &InstanceQuery) -> Result<InstancePage, ClientError> {
         match &self.backend {
-            Backend::Embedded(hub) => hub.list_instances(query),
+            Backend::Embedded(hub) => hub.list_instances(query).await,
             Backend::Remote(remote) => remote.list_instances(query).await,
         }
     }
@@ -671,7 +674,7 @@ impl DurableOrchestrationClient {
     /// An entity's state; `None` if it does not exist (or has no state).
     pub async fn read_entity_state(&self, entity: &EntityId) -> Result<Option<EntityState>, ClientError> {
         match &self.backend {
-            Backend::Embedded(hub) => hub.read_entity_state(entity),
+            Backend::Embedded(hub) => hub.read_entity_state(entity).await,
             Backend::Remote(remote) => remote.read_entity_state(entity).await,
         }
     }
@@ -679,7 +682,7 @@ impl DurableOrchestrationClient {
     /// One page of entities matching `query`.
     pub async fn list_entities(&self, query: &EntityQuery) -> Result<EntityPage, ClientError> {
         match &self.backend {
-            Backend::Embedded(hub) => hub.list_entities(query),
+            Backend::Embedded(hub) => hub.list_entities(query).await,
             Backend::Remote(remote) => remote.list_entities(query).await,
         }
     }
