@@ -16,7 +16,7 @@ use crate::history::{
     InstanceRecord, Message, ParentInstance, RuntimeStatus, Timestamp,
 };
 use crate::json_depth;
-use crate::replay::{Effect, EpisodeOutcome, ExecutionState};
+use crate::replay::{Effect, EpisodeOutcome, ExecutionState, RewindPlan};
 
 /// An activity waiting to run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -406,6 +406,83 @@ pub fn build_commit(
         }
     }
     commit
+}
+
+/// The commit that rewinds a Failed execution by `plan`: the history without its failure,
+/// the instance Running again, its unfinished activities and timers issued again, and for
+/// each unfinished child (with its row, if it still exists) the report it owes: a child
+/// that completed or was terminated while its parent was Failed reported to nobody, so it
+/// reports again. Returns the commit (valid only while the instance is still Failed) and
+/// the ids of the children that failed themselves, which the caller rewinds in turn.
+pub fn rewind_commit(
+    record: &InstanceRecord,
+    plan: RewindPlan,
+    children: Vec<(i32, Option<InstanceRecord>)>,
+    now: Timestamp,
+) -> (StepCommit, Vec<String>) {
+    let instance_id = record.instance_id.clone();
+    let execution_id = record.execution_id;
+    let mut next = record.clone();
+    next.runtime_status = RuntimeStatus::Running;
+    next.output = None;
+    next.failure = None;
+    next.last_updated_time = now;
+    let mut commit = StepCommit {
+        require_status: Some(RuntimeStatus::Failed),
+        reset_history: true,
+        history_start: 0,
+        append: plan.history,
+        record: next,
+        ..unchanged_commit(record, Vec::new(), 0)
+    };
+    commit.activities = plan
+        .activities
+        .into_iter()
+        .map(|(task_id, name, input)| ActivityWorkItem {
+            instance_id: instance_id.clone(),
+            execution_id,
+            task_id,
+            name,
+            input,
+            app_version: record.app_version.clone(),
+        })
+        .collect();
+    commit.timers = plan
+        .timers
+        .into_iter()
+        .map(|(timer_id, fire_at)| TimerItem {
+            instance_id: instance_id.clone(),
+            execution_id,
+            timer_id,
+            fire_at,
+            message: None,
+        })
+        .collect();
+    let mut failed_children = Vec::new();
+    for (task_scheduled_id, child) in children {
+        let Some(child) = child else { continue };
+        let event = match child.runtime_status {
+            RuntimeStatus::Completed => EventKind::SubOrchestrationInstanceCompleted {
+                task_scheduled_id,
+                result: child.output,
+            },
+            RuntimeStatus::Failed => {
+                failed_children.push(child.instance_id);
+                continue;
+            }
+            RuntimeStatus::Terminated | RuntimeStatus::Canceled => EventKind::SubOrchestrationInstanceFailed {
+                task_scheduled_id,
+                failure: FailureDetails::host("Terminated", "the sub-orchestration was terminated"),
+            },
+            _ => continue,
+        };
+        let report = Message {
+            execution_id: Some(execution_id),
+            event: HistoryEvent::new(now, event),
+        };
+        commit.messages.push((instance_id.clone(), report));
+    }
+    (commit, failed_children)
 }
 
 /// The failure reason for a guest payload nested deeper than the host accepts.

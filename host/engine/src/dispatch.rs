@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::runtime::{Apps, Orchestrations};
+use crate::runtime::{Apps, StepRunner};
 use durable_core::history::Timestamp;
 use durable_store::{
     ActivityWorkItem, Notices, StoreError, TaskStore, TimerItem, TimerKey, Write, WriteResult, is_entity_key,
@@ -147,9 +147,9 @@ impl Dispatcher {
             .map_err(StoreError::from)?;
 
         let mut tasks = Vec::new();
-        let orchestrations = Orchestrations::new(wasm.clone(), apps.clone(), store, config.cache_capacity);
+        let steps = StepRunner::new(wasm.clone(), apps.clone(), store, config.cache_capacity);
         tasks.push(tokio::spawn(run_orchestration_worker(
-            orchestrations,
+            steps,
             committer.clone(),
             ready_tx,
             ready_rx,
@@ -242,7 +242,7 @@ enum WorkerInput {
 /// Runs steps of ready instances one at a time; an instance is never stepped again before
 /// its previous step's commit is acknowledged.
 async fn run_orchestration_worker(
-    mut orchestrations: Orchestrations,
+    mut steps: StepRunner,
     committer: Committer,
     inputs_tx: mpsc::UnboundedSender<WorkerInput>,
     mut inputs: mpsc::UnboundedReceiver<WorkerInput>,
@@ -267,7 +267,7 @@ async fn run_orchestration_worker(
                 WorkerInput::StepDone(instance_id, committed) => {
                     in_flight.remove(&instance_id);
                     if !committed {
-                        orchestrations.evict(&instance_id);
+                        steps.evict(&instance_id);
                     }
                     if !dirty.remove(&instance_id) && committed {
                         continue;
@@ -285,12 +285,12 @@ async fn run_orchestration_worker(
         let Some(instance_id) = queue.pop_front() else { continue };
         queued.remove(&instance_id);
         let step = if is_entity_key(&instance_id) {
-            orchestrations
+            steps
                 .entity_step(&instance_id)
                 .await
                 .map(|commit| commit.map(|commit| Write::Entity(Box::new(commit))))
         } else {
-            orchestrations
+            steps
                 .step(&instance_id)
                 .await
                 .map(|commit| commit.map(|commit| Write::Step(Box::new(commit))))
@@ -316,7 +316,7 @@ async fn run_orchestration_worker(
             }
             Err(error) => {
                 eprintln!("error: reading '{instance_id}' failed: {error}");
-                orchestrations.evict(&instance_id);
+                steps.evict(&instance_id);
             }
         }
     }
@@ -332,7 +332,7 @@ async fn run_activity_worker(
     loop {
         let next = items.lock().await.recv().await;
         let Some((key, item)) = next else { return };
-        let message = Orchestrations::run_activity(&wasm, &apps, &item).await;
+        let message = StepRunner::run_activity(&wasm, &apps, &item).await;
         let write = Write::ActivityDone {
             key,
             instance_id: item.instance_id.clone(),

@@ -22,8 +22,36 @@ use crate::config::{ConfigError, HostConfigFile, HttpLimits, HubConfig, is_valid
 use crate::dispatch::DispatchConfig;
 use crate::runtime::{Apps, Deployment};
 use durable_core::history::RuntimeStatus;
-use durable_store::ListFilter;
+use durable_store::{ListFilter, StoreError};
 use durable_wasm::{FunctionKind, LoadError, WasmRuntime};
+
+/// Why a host, a hub or one of its task hubs could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The wasm engine could not be created.
+    #[error(transparent)]
+    Engine(#[from] durable_wasm::EngineError),
+    /// A store could not be opened or recovered.
+    #[error("store {path}: {source}")]
+    Store {
+        /// The store's path.
+        path: PathBuf,
+        /// What the store said.
+        source: StoreError,
+    },
+    /// The hub's directories or manifest could not be set up.
+    #[error(transparent)]
+    Hub(#[from] HubError),
+    /// One hub of the host failed to start.
+    #[error("hub '{hub}': {source}")]
+    InHub {
+        /// The hub.
+        hub: String,
+        /// Why.
+        source: Box<StartError>,
+    },
+}
 
 /// Why a hub-level or admin operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -231,7 +259,7 @@ impl Hub {
         config: HubConfig,
         wasm: Arc<WasmRuntime>,
         dispatch: DispatchConfig,
-    ) -> anyhow::Result<(Hub, Vec<String>)> {
+    ) -> Result<(Hub, Vec<String>), StartError> {
         let mut problems = Vec::new();
         std::fs::create_dir_all(&config.apps_dir).map_err(|source| HubError::Io {
             dir: config.apps_dir.clone(),
@@ -305,7 +333,10 @@ impl Hub {
             };
             let task_hub = TaskHub::open(store, wasm.clone(), apps.clone(), dispatch, policy)
                 .await
-                .map_err(|error| anyhow::anyhow!("hub '{}' store {}: {error:#}", config.name, store.display()))?;
+                .map_err(|error| StartError::InHub {
+                    hub: config.name.clone(),
+                    source: Box::new(error),
+                })?;
             connections.insert(name.clone(), Arc::new(task_hub));
         }
         let hub = Hub {
@@ -599,7 +630,7 @@ impl Hosting {
         config_file: Option<PathBuf>,
         wasm: Arc<WasmRuntime>,
         dispatch: DispatchConfig,
-    ) -> anyhow::Result<(Hosting, Vec<String>)> {
+    ) -> Result<(Hosting, Vec<String>), StartError> {
         let mut hubs = BTreeMap::new();
         let mut problems = Vec::new();
         for (name, hub_config) in config.hubs {

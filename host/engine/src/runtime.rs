@@ -246,9 +246,10 @@ struct Live {
     charge: Option<IdleCharge>,
 }
 
-/// Runs orchestration steps, keeping live orchestrations in a bounded cache so a new
-/// event costs one guest call instead of a replay.
-pub struct Orchestrations {
+/// Runs the steps of a task hub: orchestration steps, keeping live orchestrations in a
+/// bounded cache so a new event costs one guest call instead of a replay, and entity
+/// batches, in one wasm instance per app version.
+pub struct StepRunner {
     wasm: Arc<WasmRuntime>,
     apps: Arc<Apps>,
     store: Arc<dyn TaskStore>,
@@ -262,10 +263,10 @@ pub struct Orchestrations {
     capacity: usize,
 }
 
-impl Orchestrations {
+impl StepRunner {
     /// Creates the runner; at most `capacity` orchestrations stay live.
     pub fn new(wasm: Arc<WasmRuntime>, apps: Arc<Apps>, store: Arc<dyn TaskStore>, capacity: usize) -> Self {
-        Orchestrations {
+        StepRunner {
             wasm,
             apps,
             store,

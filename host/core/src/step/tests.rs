@@ -1,7 +1,7 @@
 //! The rules of a step, on rows and messages built in code.
 
 use super::*;
-use crate::replay::{EpisodeOutcome, ExecutionState};
+use crate::replay::{EpisodeOutcome, ExecutionState, RewindPlan};
 
 fn record(id: &str, status: RuntimeStatus) -> InstanceRecord {
     let (mut record, _) = new_instance(7, id, "Orchestrator", None, None, Timestamp(1));
@@ -313,4 +313,45 @@ fn an_entity_result_over_the_payload_limit_fails_only_its_operation() {
     batch.state = Some("123456".into());
     let whole = check_entity_batch(&mut batch, &entity, &operations, 4).unwrap_err();
     assert!(whole.message.contains("the state of entity"), "{whole:?}");
+}
+
+#[test]
+fn a_rewind_reissues_unfinished_work_and_replays_the_reports_of_finished_children() {
+    let mut failed = record("parent", RuntimeStatus::Failed);
+    failed.output = Some("\"boom\"".into());
+    failed.app_version = Some("v1".into());
+    let plan = RewindPlan {
+        history: vec![HistoryEvent::new(Timestamp(1), EventKind::OrchestratorStarted)],
+        activities: vec![(0, "Flaky".into(), None)],
+        timers: vec![(1, Timestamp(50))],
+        children: vec![],
+    };
+    let child = |id: &str, status| {
+        let mut child = record(id, status);
+        child.output = Some("42".into());
+        child
+    };
+    let children = vec![
+        (2, Some(child("done", RuntimeStatus::Completed))),
+        (3, Some(child("broken", RuntimeStatus::Failed))),
+        (4, Some(child("busy", RuntimeStatus::Running))),
+        (5, None),
+    ];
+    let (commit, failed_children) = rewind_commit(&failed, plan, children, Timestamp(60));
+    assert_eq!(commit.require_status, Some(RuntimeStatus::Failed));
+    assert!(commit.reset_history);
+    assert_eq!(commit.record.runtime_status, RuntimeStatus::Running);
+    assert_eq!(commit.record.output, None);
+    assert_eq!(commit.activities.len(), 1);
+    assert_eq!(commit.activities[0].app_version.as_deref(), Some("v1"));
+    assert_eq!(commit.timers[0].fire_at, Timestamp(50));
+    assert_eq!(failed_children, vec!["broken".to_owned()]);
+    assert_eq!(commit.messages.len(), 1);
+    assert_eq!(
+        commit.messages[0].1.event.kind,
+        EventKind::SubOrchestrationInstanceCompleted {
+            task_scheduled_id: 2,
+            result: Some("42".into())
+        }
+    );
 }

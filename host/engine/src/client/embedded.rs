@@ -11,13 +11,12 @@ use super::{
     validate_json,
 };
 use crate::dispatch::{DispatchConfig, Dispatcher};
+use crate::hubs::StartError;
 use crate::runtime::Apps;
 use durable_core::history::{EntityId, EntityRecord, EventKind, HistoryEvent, Message, RuntimeStatus, Timestamp};
 use durable_core::replay::{self, RewindError};
 use durable_core::step;
-use durable_store::{
-    ActivityWorkItem, ListCursor, ListFilter, RedbStore, Rejection, StepCommit, TaskStore, TimerItem, Write,
-};
+use durable_store::{ListCursor, ListFilter, RedbStore, Rejection, TaskStore, Write};
 use durable_wasm::{FunctionKind, LoadError, WasmRuntime};
 
 /// How to run a task hub.
@@ -101,7 +100,7 @@ const MAX_REWIND_DEPTH: usize = 32;
 impl TaskHub {
     /// Opens the store, loads the apps and starts the loops. Apps that fail to load are
     /// returned with their errors; the hub serves the others.
-    pub async fn start(config: HostConfig) -> anyhow::Result<(Self, Vec<LoadError>)> {
+    pub async fn start(config: HostConfig) -> Result<(Self, Vec<LoadError>), StartError> {
         let wasm = Arc::new(WasmRuntime::new(config.component_cache.clone())?);
         let mut apps = Vec::new();
         let mut errors = Vec::new();
@@ -124,9 +123,15 @@ impl TaskHub {
         apps: Arc<Apps>,
         dispatch: DispatchConfig,
         policy: HubPolicy,
-    ) -> anyhow::Result<TaskHub> {
-        let store: Arc<dyn TaskStore> = Arc::new(RedbStore::open(store_path)?);
-        let dispatcher = Dispatcher::start(store.clone(), wasm, apps.clone(), dispatch).await?;
+    ) -> Result<TaskHub, StartError> {
+        let store_error = |source| StartError::Store {
+            path: store_path.to_owned(),
+            source,
+        };
+        let store: Arc<dyn TaskStore> = Arc::new(RedbStore::open(store_path).map_err(store_error)?);
+        let dispatcher = Dispatcher::start(store.clone(), wasm, apps.clone(), dispatch)
+            .await
+            .map_err(store_error)?;
         Ok(TaskHub {
             store,
             apps,
@@ -400,78 +405,11 @@ impl TaskHub {
                 }
                 Err(error) => return Err(ClientError::InvalidArgument(error.to_string())),
             };
-            let now = Timestamp::now();
-            let execution_id = record.execution_id;
-            let mut next = record.clone();
-            next.runtime_status = RuntimeStatus::Running;
-            next.output = None;
-            next.failure = None;
-            next.last_updated_time = now;
-            let mut commit = StepCommit {
-                instance_id: instance_id.to_owned(),
-                execution_id,
-                require_status: Some(RuntimeStatus::Failed),
-                consumed: Vec::new(),
-                reset_history: true,
-                history_start: 0,
-                append: plan.history,
-                record: next,
-                activities: plan
-                    .activities
-                    .into_iter()
-                    .map(|(task_id, name, input)| ActivityWorkItem {
-                        instance_id: instance_id.to_owned(),
-                        execution_id,
-                        task_id,
-                        name,
-                        input,
-                        app_version: record.app_version.clone(),
-                    })
-                    .collect(),
-                timers: plan
-                    .timers
-                    .into_iter()
-                    .map(|(timer_id, fire_at)| TimerItem {
-                        instance_id: instance_id.to_owned(),
-                        execution_id,
-                        timer_id,
-                        fire_at,
-                        message: None,
-                    })
-                    .collect(),
-                messages: Vec::new(),
-                children: Vec::new(),
-            };
-            let mut failed_children = Vec::new();
-            for (task_scheduled_id, child_id) in plan.children {
-                let Some(child) = self.store.instance(&child_id).await? else {
-                    continue;
-                };
-                // A child that finished while its parent was Failed reported to nobody: report again.
-                let event = match child.runtime_status {
-                    RuntimeStatus::Completed => EventKind::SubOrchestrationInstanceCompleted {
-                        task_scheduled_id,
-                        result: child.output,
-                    },
-                    RuntimeStatus::Failed => {
-                        failed_children.push(child_id);
-                        continue;
-                    }
-                    RuntimeStatus::Terminated | RuntimeStatus::Canceled => EventKind::SubOrchestrationInstanceFailed {
-                        task_scheduled_id,
-                        failure: durable_core::history::FailureDetails::host(
-                            "Terminated",
-                            "the sub-orchestration was terminated",
-                        ),
-                    },
-                    _ => continue,
-                };
-                let message = Message {
-                    execution_id: Some(execution_id),
-                    event: HistoryEvent::new(now, event),
-                };
-                commit.messages.push((instance_id.to_owned(), message));
+            let mut children = Vec::with_capacity(plan.children.len());
+            for (task_scheduled_id, child_id) in &plan.children {
+                children.push((*task_scheduled_id, self.store.instance(child_id).await?));
             }
+            let (commit, failed_children) = step::rewind_commit(&record, plan, children, Timestamp::now());
             match self.commit(Write::Step(Box::new(commit))).await? {
                 Ok(_) => {}
                 Err(_) => {
