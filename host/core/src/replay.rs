@@ -804,6 +804,9 @@ pub fn finish_episode(
     };
     outcome.custom_status = returned.custom_status;
     let mut next_id = state.next_action_id;
+    // A lock held from an earlier episode ends with the unlock issued in this one, after
+    // which a new critical section may start; a lock issued here starts one.
+    let mut in_critical_section = !state.locks_held.is_empty();
     for action in returned.actions {
         if action.id >= 0 {
             if action.id != next_id {
@@ -928,7 +931,7 @@ pub fn finish_episode(
             ActionKind::LockEntities { mut entities } => {
                 entities.sort();
                 entities.dedup();
-                if entities.is_empty() || !state.locks_held.is_empty() {
+                if entities.is_empty() || in_critical_section {
                     return Err(ReplayError::InvalidAction(format!(
                         "LockEntities {} (a critical section needs at least one entity and cannot be nested)",
                         crate::history::list_entities(&entities)
@@ -938,8 +941,10 @@ pub fn finish_episode(
                     entities: entities.clone(),
                 }));
                 outcome.effects.push(Effect::LockEntities { task_id: id, entities });
+                in_critical_section = true;
             }
             ActionKind::UnlockEntities { entities } => {
+                in_critical_section = false;
                 outcome.new_history.push(scheduled(EventKind::EntityUnlockSent {
                     entities: entities.clone(),
                 }));

@@ -869,3 +869,61 @@ fn the_replay_driver_stops_at_a_guest_failure() {
         }
     ));
 }
+
+/// Holds the lock of account/a since episode 1:
+/// episode 0: OrchestratorStarted, ExecutionStarted, EntityLockRequested#0 [a], OrchestratorCompleted
+/// episode 1: OrchestratorStarted, EntityLockGranted#0, OrchestratorCompleted
+fn holding_a_lock() -> ExecutionState {
+    let a = EntityId::new("account", "a");
+    ExecutionState::from_history(&[
+        event(EventKind::OrchestratorStarted),
+        event(started("Transfer", None)),
+        scheduled(0, EventKind::EntityLockRequested { entities: vec![a] }),
+        event(EventKind::OrchestratorCompleted),
+        event(EventKind::OrchestratorStarted),
+        event(EventKind::EntityLockGranted { task_scheduled_id: 0 }),
+        event(EventKind::OrchestratorCompleted),
+    ])
+}
+
+fn lock_action(id: i32, entity: &str) -> Action {
+    Action {
+        id,
+        kind: ActionKind::LockEntities {
+            entities: vec![EntityId::new("account", entity)],
+        },
+    }
+}
+
+#[test]
+fn a_critical_section_may_start_in_the_episode_that_releases_the_previous_one() {
+    let returned = EpisodeResult {
+        actions: vec![
+            Action {
+                id: 1,
+                kind: ActionKind::UnlockEntities {
+                    entities: vec![EntityId::new("account", "a")],
+                },
+            },
+            lock_action(2, "b"),
+        ],
+        custom_status: None,
+    };
+    let outcome = finish_episode("instance-1", &holding_a_lock(), at(2), Vec::new(), Some(returned)).unwrap();
+    assert!(
+        outcome
+            .effects
+            .iter()
+            .any(|effect| matches!(effect, Effect::LockEntities { task_id: 2, .. }))
+    );
+}
+
+#[test]
+fn a_lock_inside_a_held_critical_section_is_an_invalid_nested_lock() {
+    let returned = EpisodeResult {
+        actions: vec![lock_action(1, "b")],
+        custom_status: None,
+    };
+    let error = finish_episode("instance-1", &holding_a_lock(), at(2), Vec::new(), Some(returned)).unwrap_err();
+    assert!(error.to_string().contains("cannot be nested"), "{error}");
+}
