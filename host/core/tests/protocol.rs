@@ -32,30 +32,7 @@ struct Disagreement {
     reason: &'static str,
 }
 
-const KNOWN_DISAGREEMENTS: &[Disagreement] = &[
-    Disagreement {
-        file: "nondeterminism.json",
-        case: "a_timer_recorded_where_the_code_now_schedules_an_activity",
-        fails_with: "the host reports nondeterminism {episode: 0, \
-                     recorded: Some(\"TimerCreated at 2023-11-14T22:13:25.000000Z (sequence number 0)\"), \
-                     returned: Some(\"ScheduleTask 'SayHello' (sequence number 0)\")}, \
-                     the case expects {episode: 0, \
-                     recorded: Some(\"TimerCreated at 1700000005000000 (sequence number 0)\"), \
-                     returned: Some(\"ScheduleTask 'SayHello' (sequence number 0)\")}",
-        reason: "the corpus (and HOST.md) write a timer's time in describe_event as microseconds; \
-                 the host formats it with Timestamp's Display, ISO-8601",
-    },
-    Disagreement {
-        file: "nondeterminism.json",
-        case: "the_code_now_issues_an_action_the_history_does_not_have",
-        fails_with: "the host reports nondeterminism {episode: 0, recorded: None, \
-                     returned: Some(\"CreateTimer at 2023-11-14T22:14:20.000000Z (sequence number 0)\")}, \
-                     the case expects {episode: 0, recorded: None, \
-                     returned: Some(\"CreateTimer at 1700000060000000 (sequence number 0)\")}",
-        reason: "the corpus (and HOST.md) write a timer's time in Action::describe as microseconds; \
-                 the host formats it with Timestamp's Display, ISO-8601",
-    },
-];
+const KNOWN_DISAGREEMENTS: &[Disagreement] = &[];
 
 // ---- a strict reader of corpus objects ----
 
