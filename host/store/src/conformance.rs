@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use crate::*;
 
-use durable_core::history::{EventKind, HistoryEvent, InstanceRecord, Message, RuntimeStatus, Timestamp};
+use durable_core::history::{
+    EntityId, EntityRecord, EventKind, HistoryEvent, InstanceRecord, Message, RuntimeStatus, Timestamp,
+};
 
 fn start(store: &dyn TaskStore, id: &str) -> (InstanceRecord, Message) {
     let execution_id = store.allocate_id();
@@ -391,6 +393,104 @@ pub async fn a_batch_of_fired_timers_delivers_each_once_and_skips_timers_of_purg
     assert!(store.recover().await.unwrap().timers.is_empty());
 }
 
+/// A conformance case.
+pub async fn an_entity_batch_commits_its_row_answers_and_starts_together(backend: &dyn Backend) {
+    let store = backend.open();
+    let caller = started(&*store, "caller").await;
+    started(&*store, "busy").await;
+    let entity = EntityId::new("counter", "c");
+    let key = entity.storage_key();
+    let signal = Message {
+        execution_id: None,
+        event: HistoryEvent::new(
+            Timestamp(3),
+            EventKind::EntityOperation {
+                operation: "add".into(),
+                input: Some("1".into()),
+                caller: None,
+                sender: None,
+            },
+        ),
+    };
+    let (results, notices) = store
+        .apply(&[Write::Signal {
+            entity_key: key.clone(),
+            message: signal,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(results, vec![Ok(1)]);
+    assert_eq!(notices.ready, vec![key.clone()], "entities exist implicitly");
+    let (row, inbox) = store.entity_and_inbox(&key, 10).await.unwrap();
+    assert_eq!((row, inbox.len()), (None, 1));
+
+    let answer = |instance_id: &str| {
+        (
+            instance_id.to_owned(),
+            Message {
+                execution_id: Some(caller.execution_id),
+                event: HistoryEvent::new(
+                    Timestamp(4),
+                    EventKind::EntityOperationCompleted {
+                        task_scheduled_id: 0,
+                        result: None,
+                    },
+                ),
+            },
+        )
+    };
+    let (fresh, fresh_started) = start(&*store, "fresh");
+    let (busy, busy_started) = start(&*store, "busy");
+    let commit = EntityCommit {
+        entity_key: key.clone(),
+        consumed: inbox.iter().map(|(key, _)| *key).collect(),
+        record: Some(EntityRecord {
+            id: entity.clone(),
+            state: Some("1".into()),
+            last_operation_time: Timestamp(4),
+            lock_owner: None,
+        }),
+        messages: vec![answer("caller"), answer("missing")],
+        timers: Vec::new(),
+        starts: vec![(fresh, fresh_started), (busy.clone(), busy_started)],
+    };
+    let (results, _) = store.apply(&[Write::Entity(Box::new(commit))]).await.unwrap();
+    assert_eq!(results, vec![Ok(1)]);
+    let (row, inbox) = store.entity_and_inbox(&key, 10).await.unwrap();
+    assert_eq!(row.and_then(|row| row.state).as_deref(), Some("1"));
+    assert!(inbox.is_empty(), "the batch consumed its operation");
+    assert_eq!(
+        store.instance_and_inbox("caller", 10).await.unwrap().1.len(),
+        2,
+        "start + answer"
+    );
+    assert_eq!(
+        store.instance("missing").await.unwrap(),
+        None,
+        "a message creates no instance"
+    );
+    assert_eq!(
+        store.instance("fresh").await.unwrap().unwrap().runtime_status,
+        RuntimeStatus::Pending
+    );
+    assert_ne!(
+        store.instance("busy").await.unwrap().unwrap().execution_id,
+        busy.execution_id,
+        "a start of a running id is skipped"
+    );
+
+    let deleted = EntityCommit {
+        entity_key: key.clone(),
+        consumed: Vec::new(),
+        record: None,
+        messages: Vec::new(),
+        timers: Vec::new(),
+        starts: Vec::new(),
+    };
+    store.apply(&[Write::Entity(Box::new(deleted))]).await.unwrap();
+    assert_eq!(store.entity(&key).await.unwrap(), None, "no state and no lock: deleted");
+}
+
 /// Opens a backend's store for one conformance case. Every call opens the same store (the
 /// case drops the previous handle first), so reopening is tested as a restart.
 pub trait Backend {
@@ -465,6 +565,13 @@ macro_rules! conformance_suite {
             $crate::conformance::run(
                 $backend(),
                 $crate::conformance::purge_removes_row_history_inbox_timers_and_index_entries_only,
+            );
+        }
+        #[test]
+        fn an_entity_batch_commits_its_row_answers_and_starts_together() {
+            $crate::conformance::run(
+                $backend(),
+                $crate::conformance::an_entity_batch_commits_its_row_answers_and_starts_together,
             );
         }
         #[test]
