@@ -73,7 +73,7 @@ impl WasmRuntime {
     pub async fn load_bytes(&self, label: &Path, bytes: &[u8], sandbox: Sandbox) -> Result<App, LoadError> {
         let path = label;
         let hash = hex(&Sha256::digest(bytes));
-        let component = self.compile(path, bytes, &hash)?;
+        let (component, _) = self.compile(path, bytes, &hash)?;
         let instance_pre = self
             .linker
             .instantiate_pre(&component)
