@@ -85,14 +85,38 @@ fn events_raised_while_suspended_are_delivered_on_resume() {
         status["runtimeStatus"] == "Suspended"
     });
     host.raise_event(&id, "Approval", "true");
-    // Suspended: the event is kept, not delivered. Nothing to wait for but a short while.
-    std::thread::sleep(Duration::from_millis(300));
+    // Suspended: the event is kept in the inbox, not delivered, which leaves no trace to
+    // wait for. So wait for a step that must come after the one that looked at it: the 202
+    // above means the event is committed, and its commit queued this instance for the one
+    // orchestration worker (which steps instances in the order they were queued) before
+    // anything committed later. A barrier orchestration started now is queued after it,
+    // and by the time it has completed (four steps, each queued behind a commit) the
+    // worker has triaged the event. Had it delivered it, the history would show
+    // EventRaised and the instance would have completed.
+    let barrier = host.start_orchestration("E1_HelloSequence", None, None);
+    assert_eq!(host.wait_for_finish(&barrier)["runtimeStatus"], "Completed");
+    let types = host.history_types(&id);
+    assert!(
+        !types.iter().any(|t| t == "EventRaised"),
+        "delivered while suspended: {types:?}"
+    );
     assert_eq!(host.status(&id).json()["runtimeStatus"], "Suspended");
     let response = host.request("POST", &format!("{PREFIX}/instances/{id}/resume?reason=go"), None);
     assert_eq!(response.status, 202, "{}", response.text);
     let status = host.wait_for_finish(&id);
     assert_eq!(status["runtimeStatus"], "Completed", "{status}");
     assert_eq!(status["output"], "approved");
+    let types = host.history_types(&id);
+    let position = |wanted: &str| {
+        types
+            .iter()
+            .position(|t| t == wanted)
+            .unwrap_or_else(|| panic!("no {wanted} in {types:?}"))
+    };
+    assert!(
+        position("ExecutionSuspended") < position("EventRaised"),
+        "the event was taken after the suspension: {types:?}"
+    );
 }
 
 #[test]
