@@ -172,7 +172,7 @@ fn twenty_orchestrations_signalling_a_counter_a_hundred_times_add_up_to_two_thou
 
 #[test]
 fn signals_count_exactly_once_across_sigkills() {
-    let store = temp_dir("entity-crash").join("store.redb");
+    let store = temp_dir("entity-crash").file("store.redb");
     let mut host = Host::start(&store, example_apps()).unwrap();
     let ids = start_signallers(&host, "crashy", 20, 100);
     for pause in [150, 400, 250] {
@@ -293,11 +293,8 @@ fn the_cli_signals_reads_and_lists_entities() {
 
 #[test]
 fn a_signal_scheduled_for_later_arrives_after_its_time() {
-    let host = Host::start(
-        &temp_dir("entity-scheduled").join("store.redb"),
-        &crate::support::all_apps(),
-    )
-    .unwrap();
+    let store = temp_dir("entity-scheduled").file("store.redb");
+    let host = Host::start(&store, &crate::support::all_apps()).unwrap();
     let started = Instant::now();
     let id = host.start_orchestration("ScheduledSignal", None, Some("\"later\""));
     assert_eq!(host.wait_for_finish(&id)["runtimeStatus"], "Completed");
@@ -311,11 +308,8 @@ fn a_signal_scheduled_for_later_arrives_after_its_time() {
 
 #[test]
 fn an_entity_operation_can_start_an_orchestration() {
-    let host = Host::start(
-        &temp_dir("entity-starts").join("store.redb"),
-        &crate::support::all_apps(),
-    )
-    .unwrap();
+    let store = temp_dir("entity-starts").file("store.redb");
+    let host = Host::start(&store, &crate::support::all_apps()).unwrap();
     assert_eq!(
         signal(&host, "Starter", "s", "start", Some("\"started-by-entity\"")).status,
         202

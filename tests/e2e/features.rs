@@ -10,7 +10,8 @@ use crate::support::{Host, PREFIX, all_apps, temp_dir};
 
 #[test]
 fn sub_orchestrations_in_other_apps_return_their_outputs_to_the_parent() {
-    let host = Host::start(&temp_dir("sub").join("store.redb"), &all_apps()).unwrap();
+    let store = temp_dir("sub").file("store.redb");
+    let host = Host::start(&store, &all_apps()).unwrap();
     let id = host.start_orchestration("SubOrchestrationParent", Some("parent"), Some("3"));
     let status = host.wait_for_finish(&id);
     assert_eq!(status["runtimeStatus"], "Completed", "{status}");
@@ -36,7 +37,8 @@ fn sub_orchestrations_in_other_apps_return_their_outputs_to_the_parent() {
 
 #[test]
 fn a_sub_orchestration_that_finishes_in_its_first_episode_still_answers_its_parent() {
-    let host = Host::start(&temp_dir("sub-at-once").join("store.redb"), &all_apps()).unwrap();
+    let store = temp_dir("sub-at-once").file("store.redb");
+    let host = Host::start(&store, &all_apps()).unwrap();
     // E2_FanOutFanIn of 0 squares nothing and returns in the episode that starts it.
     let id = host.start_orchestration("SubOrchestrationParent", None, Some("0"));
     let status = host.wait_for_finish(&id);
@@ -46,7 +48,8 @@ fn a_sub_orchestration_that_finishes_in_its_first_episode_still_answers_its_pare
 
 #[test]
 fn a_failed_sub_orchestration_is_a_catchable_error_in_the_parent() {
-    let host = Host::start(&temp_dir("sub-fail").join("store.redb"), &all_apps()).unwrap();
+    let store = temp_dir("sub-fail").file("store.redb");
+    let host = Host::start(&store, &all_apps()).unwrap();
     let id = host.start_orchestration("SubOrchestrationFailure", None, None);
     let status = host.wait_for_finish(&id);
     assert_eq!(status["runtimeStatus"], "Completed", "{status}");
@@ -59,7 +62,8 @@ fn a_failed_sub_orchestration_is_a_catchable_error_in_the_parent() {
 
 #[test]
 fn retries_run_as_durable_timers_until_the_attempts_are_spent() {
-    let host = Host::start(&temp_dir("retry").join("store.redb"), &all_apps()).unwrap();
+    let store = temp_dir("retry").file("store.redb");
+    let host = Host::start(&store, &all_apps()).unwrap();
     let id = host.start_orchestration("RetryThenGiveUp", None, None);
     let status = host.wait_for_finish(&id);
     assert_eq!(status["runtimeStatus"], "Completed", "{status}");
@@ -121,7 +125,8 @@ fn events_raised_while_suspended_are_delivered_on_resume() {
 
 #[test]
 fn continue_as_new_hands_unconsumed_events_to_the_next_execution() {
-    let host = Host::start(&temp_dir("carry").join("store.redb"), &all_apps()).unwrap();
+    let store = temp_dir("carry").file("store.redb");
+    let host = Host::start(&store, &all_apps()).unwrap();
     let id = host.start_orchestration("ContinueWithEvents", None, Some("0"));
     host.wait_for(&id, Duration::from_secs(30), |status| {
         status["runtimeStatus"] == "Running"
@@ -135,7 +140,7 @@ fn continue_as_new_hands_unconsumed_events_to_the_next_execution() {
 
 #[test]
 fn clock_and_randomness_replay_identically_after_a_restart() {
-    let store = temp_dir("sandbox").join("store.redb");
+    let store = temp_dir("sandbox").file("store.redb");
     let host = Host::start(&store, &all_apps()).unwrap();
     let id = host.start_orchestration("SandboxProbe", None, None);
     let waiting = host.wait_for(&id, Duration::from_secs(30), |status| !status["customStatus"].is_null());
@@ -161,12 +166,8 @@ fn clock_and_randomness_replay_identically_after_a_restart() {
 fn a_diverging_replay_fails_the_instance_naming_the_event_and_the_action() {
     // With one live orchestration at most, running the child evicts the parent, so the
     // parent's next step replays it, and the replay takes the other branch.
-    let host = Host::start_with_args(
-        &temp_dir("nondeterminism").join("store.redb"),
-        &all_apps(),
-        &["--cache-size", "1"],
-    )
-    .unwrap();
+    let store = temp_dir("nondeterminism").file("store.redb");
+    let host = Host::start_with_args(&store, &all_apps(), &["--cache-size", "1"]).unwrap();
     let id = host.start_orchestration("Nondeterministic", None, None);
     let status = host.wait_for_finish(&id);
     assert_eq!(status["runtimeStatus"], "Failed", "{status}");
