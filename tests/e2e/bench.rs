@@ -27,7 +27,7 @@ fn bench_all_prints_positive_figures_for_every_workload() {
     let dir = temp_dir("bench");
     let output = Command::new(env!("CARGO_BIN_EXE_durable"))
         .args(["bench", "all", "--instances", "20", "--json", "--dir"])
-        .arg(&dir)
+        .arg(dir.path())
         .arg("--app")
         .arg(example("bench"))
         .arg("--app")
@@ -81,7 +81,7 @@ fn bench_polyglot_prints_positive_figures() {
     let app = example("hello_sequence");
     let output = Command::new(env!("CARGO_BIN_EXE_durable"))
         .args(["bench", "polyglot", "--instances", "5", "--json", "--dir"])
-        .arg(&dir)
+        .arg(dir.path())
         .arg("--app")
         .arg(&app)
         .output()

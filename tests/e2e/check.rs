@@ -37,7 +37,7 @@ fn check_store(app: &Path, store: &Path, extra: &[&str]) -> CliRun {
 
 #[test]
 fn check_reports_which_unfinished_instances_a_candidate_would_break() {
-    let store = temp_dir("check").join("store.redb");
+    let store = temp_dir("check").file("store.redb");
     let (v1, v2) = (guest_app("versioned_v1"), guest_app("versioned_v2"));
     let host = Host::start(&store, std::slice::from_ref(&v1)).unwrap();
     let versioned = host.start_orchestration("Versioned", Some("versioned-1"), None);

@@ -115,9 +115,10 @@ fn runtime() -> tokio::runtime::Runtime {
 
 #[test]
 fn the_embedded_client_drives_an_in_process_task_hub() {
+    let store = temp_dir("embedded-client").file("store.redb");
     runtime().block_on(async {
         let config = HostConfig {
-            store_path: temp_dir("embedded-client").join("store.redb"),
+            store_path: store.to_path_buf(),
             apps: example_apps().to_vec(),
             component_cache: None,
             dispatch: Default::default(),

@@ -38,7 +38,7 @@ fn instances_complete_exactly_once_across_repeated_sigkills() {
         });
     eprintln!("CRASH_SEED={seed}");
     let mut random = Random(seed);
-    let store = temp_dir("crash").join("store.redb");
+    let store = temp_dir("crash").file("store.redb");
     let apps = example_apps();
 
     let mut expected: Vec<(String, Value)> = Vec::new();

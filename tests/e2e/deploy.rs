@@ -1,28 +1,27 @@
 //! Live deployment: `durable deploy`, `list-apps` and `remove-app` against a running host's
 //! admin API, version pinning of running instances, and the admin API's refusals.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::support::{CliRun, Host, PREFIX, Response, durable, guest_app, http, temp_dir};
+use crate::support::{CliRun, Host, PREFIX, Response, TestFile, durable, guest_app, http, temp_dir};
 
 const TEAM_KEY: &str = "team-key-0123456789abcdef";
 const ADMIN_KEY: &str = "admin-key-0123456789abcdef";
 const WAIT: Duration = Duration::from_secs(60);
 
 /// Writes a config with hub `team` (a key, no apps) and, if `admin`, an admin key.
-fn config(label: &str, admin: bool) -> PathBuf {
-    let dir = temp_dir(label);
+fn config(label: &str, admin: bool) -> TestFile {
+    let file = temp_dir(label).file("durable.toml");
     let admin_keys = if admin {
         format!("admin_keys = [\"{ADMIN_KEY}\"]\n")
     } else {
         String::new()
     };
     let text = format!("{admin_keys}\n[hubs.team]\nkeys = [\"{TEAM_KEY}\"]\nstore = \"team/store.redb\"\n");
-    let file = dir.join("durable.toml");
     std::fs::write(&file, text).expect("writing the config");
     file
 }
@@ -495,7 +494,7 @@ fn the_admin_api_is_disabled_without_admin_keys_and_open_without_any_key() {
 
     // No config, no key: the one hub answers as "default" (or any name) without a key,
     // and an app deployed beside the ones of the command line is listed with them.
-    let store = temp_dir("deploy-open").join("store.redb");
+    let store = temp_dir("deploy-open").file("store.redb");
     let host = Host::start(&store, &[guest_app("test_orchestrations")]).unwrap();
     let v1 = guest_app("versioned_v1");
     let run = durable(&[

@@ -289,7 +289,7 @@ fn starting_a_running_instance_id_again_is_refused() {
 
 #[test]
 fn sigterm_stops_the_host_gracefully_and_a_restart_sees_everything() {
-    let store = crate::support::temp_dir("sigterm").join("store.redb");
+    let store = crate::support::temp_dir("sigterm").file("store.redb");
     let host = Host::start(&store, crate::support::example_apps()).unwrap();
     let id = host.start_orchestration("E4_Approval", Some("survivor"), Some("3600"));
     host.wait_for(&id, Duration::from_secs(30), |status| {

@@ -25,7 +25,7 @@ path = {hello:?}
         hello = example("hello_sequence"),
     );
     std::fs::write(&config, text).unwrap();
-    Host::start_with_config(&config, &[]).unwrap()
+    Host::start_with_config(&config, &[]).unwrap().owning(dir)
 }
 
 /// Reads until the server closes the connection; panics if it stays open for 30 s.
@@ -106,7 +106,7 @@ fn slow_headers_and_idle_connections_are_closed() {
 /// execution gets a wasm instance of its own, seeded from its instance and execution ids.
 #[test]
 fn hash_map_iteration_replays_identically_whatever_ran_before() {
-    let store = temp_dir("hash-order").join("store.redb");
+    let store = temp_dir("hash-order").file("store.redb");
     let apps = [crate::support::test_guest()];
     let host = Host::start(&store, &apps).unwrap();
     let first_status = |host: &Host, id: &str| -> serde_json::Value {
@@ -183,11 +183,8 @@ path = {hostile:?}
 /// steps (their memory freed) and replay into a fresh instance on their next event.
 #[test]
 fn live_orchestrations_that_grew_large_are_evicted_and_replay_later() {
-    let host = Host::start(
-        &temp_dir("idle-orchestrations").join("store.redb"),
-        &[crate::support::guest_app("hostile")],
-    )
-    .unwrap();
+    let store = temp_dir("idle-orchestrations").file("store.redb");
+    let host = Host::start(&store, &[crate::support::guest_app("hostile")]).unwrap();
     let warm = host.start_orchestration("TouchMany", None, Some(r#"{"count": 1, "mib": 1}"#));
     assert_eq!(host.wait_for_finish(&warm)["runtimeStatus"], "Completed");
     let before = host.resident_bytes();
@@ -261,7 +258,7 @@ path = {counter:?}
         counter = example("counter"),
     );
     std::fs::write(&config, text).unwrap();
-    Host::start_with_config(&config, &[]).unwrap()
+    Host::start_with_config(&config, &[]).unwrap().owning(dir)
 }
 
 fn connect(host: &Host) -> TcpStream {
@@ -597,7 +594,7 @@ fn json_nested_deeper_than_128_levels_is_refused_at_every_api_input() {
 
 #[test]
 fn a_guest_returning_json_nested_too_deep_fails_with_the_reason() {
-    let store = temp_dir("hardening-deep-output").join("store.redb");
+    let store = temp_dir("hardening-deep-output").file("store.redb");
     let host = Host::start(&store, &[crate::support::guest_app("hostile")]).unwrap();
     let reason = "nested deeper than 128 levels";
     // An orchestration output past the limit fails its instance, naming the limit.

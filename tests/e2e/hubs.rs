@@ -1,19 +1,18 @@
 //! Task hubs as tenants: keys, cross-hub isolation, key rotation, start-up refusals and
 //! the per-hub limits the API enforces.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use crate::support::{Host, PREFIX, durable, durable_with_env, example, http, temp_dir};
+use crate::support::{Host, PREFIX, TestFile, durable, durable_with_env, example, http, temp_dir};
 
 const ALPHA_KEY: &str = "alpha-key-0123456789abcdef";
 const BETA_KEY: &str = "beta-key-0123456789abcdef";
 const ADMIN_KEY: &str = "admin-key-0123456789abcdef";
 
 /// Writes a config with hubs alpha and beta (approval and counter apps) to a fresh dir.
-fn two_hub_config(label: &str, alpha_keys: &[&str], extra_alpha: &str) -> PathBuf {
-    let dir = temp_dir(label);
-    let config = dir.join("durable.toml");
+fn two_hub_config(label: &str, alpha_keys: &[&str], extra_alpha: &str) -> TestFile {
+    let config = temp_dir(label).file("durable.toml");
     write_two_hub_config(&config, alpha_keys, extra_alpha);
     config
 }

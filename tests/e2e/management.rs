@@ -158,7 +158,8 @@ fn purging_by_filter_counts_what_it_deleted_and_404s_when_nothing_matched() {
 
 #[test]
 fn rewinding_a_failed_instance_reruns_the_failed_activity_and_completes() {
-    let host = Host::start(&temp_dir("rewind").join("store.redb"), &all_apps()).unwrap();
+    let store = temp_dir("rewind").file("store.redb");
+    let host = Host::start(&store, &all_apps()).unwrap();
     let id = host.start_orchestration("RewindMe", None, None);
     let failed = host.wait_for_finish(&id);
     assert_eq!(failed["runtimeStatus"], "Failed", "{failed}");

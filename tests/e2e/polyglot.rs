@@ -64,7 +64,7 @@ in_python_and_javascript!(
 
 fn an_orchestrator_reading_the_clock_and_random_directly_replays_the_recorded_values(set: ExampleSet) {
     let app = determinism_app(set).to_owned();
-    let store = temp_dir("determinism").join("store.redb");
+    let store = temp_dir("determinism").file("store.redb");
     let ids = ["det-0", "det-1"];
     let host = start_with(&store, std::slice::from_ref(&app));
     for id in ids {
@@ -117,7 +117,7 @@ fn an_orchestrator_reading_the_clock_and_random_directly_replays_the_recorded_va
 }
 
 fn an_exception_in_the_orchestrator_fails_the_instance_with_its_message(set: ExampleSet) {
-    let store = temp_dir("raises").join("store.redb");
+    let store = temp_dir("raises").file("store.redb");
     let host = start_with(&store, &[determinism_app(set).to_owned()]);
     let id = host.start_orchestration("Raises", None, None);
     let status = host.wait_for_finish(&id);
@@ -128,7 +128,7 @@ fn an_exception_in_the_orchestrator_fails_the_instance_with_its_message(set: Exa
 fn a_rust_orchestrator_calls_an_activity_and_sub_orchestrations_of_another_app(set: ExampleSet) {
     let mut apps = example_apps_of(set).to_vec();
     apps.push(test_guest());
-    let store = temp_dir("mixed").join("store.redb");
+    let store = temp_dir("mixed").file("store.redb");
     let host = start_with(&store, &apps);
     let input = json!({"name": "E1_SayHello", "input": "Tokyo"}).to_string();
     let id = host.start_orchestration("CallActivityByName", None, Some(&input));
@@ -187,7 +187,7 @@ fn durable_build_says_how_to_install_a_missing_toolchain() {
 #[test]
 fn durable_build_of_a_rust_app_prints_the_component_it_built() {
     example_apps();
-    let out = temp_dir("build-rust").join("hello.wasm");
+    let out = temp_dir("build-rust").file("hello.wasm");
     let run = durable_with_env(
         &[
             "build",
@@ -200,8 +200,8 @@ fn durable_build_of_a_rust_app_prints_the_component_it_built() {
     );
     run.assert_code(0);
     assert_eq!(run.stdout.trim(), out.to_str().unwrap());
-    let store = temp_dir("build-rust-host").join("store.redb");
-    let host = Host::start(&store, &[out]).expect("starting durable");
+    let store = temp_dir("build-rust-host").file("store.redb");
+    let host = Host::start(&store, &[out.to_path_buf()]).expect("starting durable");
     let id = host.start_orchestration("E1_HelloSequence", None, None);
     assert_eq!(host.wait_for_finish(&id)["output"][0], "Hello Tokyo!");
 }

@@ -15,7 +15,7 @@ use durable_core::history::{EventKind, FailureDetails, HistoryEvent, Timestamp};
 use durable_wasm::{ActivityGrants, App, DirGrant, GuestLimits, GuestTrap, IdleMemory, Sandbox, WasmRuntime};
 use serde_json::{Value, json};
 
-use crate::support::{Host, PREFIX, Response, example, guest_app, http, temp_dir};
+use crate::support::{Host, PREFIX, Response, TestDir, example, guest_app, http, temp_dir};
 
 // ---------------------------------------------------------------------------------------
 // Shared helpers.
@@ -240,7 +240,7 @@ async fn wasm_activities_get_only_their_grants() {
 struct Tenants {
     host: Host,
     config: PathBuf,
-    dir: PathBuf,
+    dir: TestDir,
     /// The `127.0.0.1:PORT` of the HTTP server the hostile app may reach.
     server: String,
 }

@@ -75,7 +75,7 @@ pub fn example_apps_of(set: ExampleSet) -> &'static [PathBuf] {
             );
         }
         if set != ExampleSet::Rust {
-            let store = temp_dir("warm-cache").join("store.redb");
+            let store = temp_dir("warm-cache").file("store.redb");
             drop(Host::start_with_shared_cache(&store, &apps).expect("compiling the example components"));
         }
         apps
@@ -136,17 +136,79 @@ pub fn example(name: &str) -> PathBuf {
         .clone()
 }
 
-/// A fresh directory for one test.
-pub fn temp_dir(label: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("durable-e2e-{label}-{}-{}", std::process::id(), unique()));
-    std::fs::create_dir_all(&dir).expect("creating a temp dir");
-    dir
+/// A fresh directory for one test, removed when the returned guard is dropped. Keep the
+/// guard (or the [`TestFile`] made from it) in a variable declared before any [`Host`] that
+/// uses the directory: locals drop in reverse order, so the host is stopped first.
+pub fn temp_dir(label: &str) -> TestDir {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("durable-e2e-{label}-"))
+        .tempdir()
+        .expect("creating a temp dir");
+    TestDir(Some(dir))
 }
 
-fn unique() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    NEXT.fetch_add(1, Ordering::Relaxed)
+/// A directory of one test (see [`temp_dir`]), removed with everything in it when dropped;
+/// a failing test keeps it, and says where, for a look at its store and files.
+pub struct TestDir(Option<tempfile::TempDir>);
+
+impl TestDir {
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        self.0.as_ref().expect("the directory is there until dropped").path()
+    }
+
+    /// `name` in this directory; the directory now lives as long as the returned path
+    /// (e.g. a store that several hosts open in turn).
+    pub fn file(self, name: &str) -> TestFile {
+        TestFile {
+            path: self.path().join(name),
+            _dir: self,
+        }
+    }
+}
+
+impl std::ops::Deref for TestDir {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        self.path()
+    }
+}
+
+impl AsRef<Path> for TestDir {
+    fn as_ref(&self) -> &Path {
+        self.path()
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.take()
+            && std::thread::panicking()
+        {
+            eprintln!("kept the directory of the failed test: {}", dir.keep().display());
+        }
+    }
+}
+
+/// A path in a [`TestDir`] (a store, a config file) that removes the directory when dropped.
+pub struct TestFile {
+    path: PathBuf,
+    _dir: TestDir,
+}
+
+impl std::ops::Deref for TestFile {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for TestFile {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
 }
 
 /// A running `durable serve`, killed when dropped.
@@ -156,6 +218,8 @@ pub struct Host {
     pub base: String,
     /// Everything the host wrote to stderr so far is collected here.
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    /// The directory the host owns (see [`Host::owning`]), removed after the host is killed.
+    dir: Option<TestDir>,
 }
 
 impl Host {
@@ -218,7 +282,12 @@ impl Host {
         });
         // Generous: the first start with a Python or JavaScript set compiles six large components.
         match address.recv_timeout(Duration::from_secs(300)) {
-            Ok(base) => Ok(Host { child, base, stderr }),
+            Ok(base) => Ok(Host {
+                child,
+                base,
+                stderr,
+                dir: None,
+            }),
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -234,12 +303,22 @@ impl Host {
 
     /// Starts the host with every example app of `set`.
     pub fn with_example_set(set: ExampleSet, label: &str) -> Host {
-        let store = temp_dir(&format!("{label}-{set:?}")).join("store.redb");
+        let dir = temp_dir(&format!("{label}-{set:?}"));
+        let store = dir.join("store.redb");
         let apps = example_apps_of(set);
-        if set == ExampleSet::Rust {
-            return Host::start(&store, apps).expect("starting durable");
-        }
-        Host::start_with_shared_cache(&store, apps).expect("starting durable")
+        let host = if set == ExampleSet::Rust {
+            Host::start(&store, apps)
+        } else {
+            Host::start_with_shared_cache(&store, apps)
+        };
+        host.expect("starting durable").owning(dir)
+    }
+
+    /// Makes `dir` (the host's store, config and apps) the host's own: removed once the
+    /// host is killed, when it is dropped.
+    pub fn owning(mut self, dir: TestDir) -> Host {
+        self.dir = Some(dir);
+        self
     }
 
     /// Starts the host with the [`component_cache`] the language-set tests share, so a large
