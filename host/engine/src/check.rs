@@ -2,19 +2,19 @@
 //! every unfinished instance of a task hub against a candidate component and reports,
 //! per instance, whether the candidate would diverge.
 //!
-//! The replay is the runtime's revive, step by step: a fresh orchestration in a wasm
-//! instance of its own, its randomness seeded by the instance and execution ids (both
-//! through [`WasmRuntime::orchestration`]), one `apply` per recorded
-//! episode with `replaying = true` and the clock reading that episode's recorded time, and
-//! [`replay::check_replayed_episode`] on what came back. Nothing is written: the store is
+//! The replay is the runtime's revive: a fresh orchestration in a wasm instance of its own,
+//! its randomness seeded by the instance and execution ids (both through
+//! [`WasmRuntime::orchestration`]), fed by the same driver, [`replay::replay_history`]: one
+//! `apply` per recorded episode with `replaying = true` and the clock reading that episode's
+//! recorded time, each checked against the recorded actions. Nothing is written: the store is
 //! only read, and the candidate runs in the deterministic orchestrator sandbox.
 //!
 //! ```no_run
 //! # async fn example() -> anyhow::Result<()> {
 //! use durable_engine::check;
-//! use durable_store::Store;
+//! use durable_store::RedbStore;
 //! use durable_wasm::{Sandbox, WasmRuntime};
-//! let store = Store::open("store.redb".as_ref())?;
+//! let store = RedbStore::open("store.redb".as_ref())?;
 //! let wasm = WasmRuntime::new(None)?;
 //! let candidate = wasm.load("new_version.wasm".as_ref(), Sandbox::default()).await?;
 //! let report = check::check_candidate(&store, &wasm, &candidate).await?;
