@@ -56,36 +56,27 @@ async fn started(store: &dyn TaskStore, id: &str) -> InstanceRecord {
     record
 }
 
+/// A first step of `record`: Running, one event, one activity and one timer.
 fn step(record: &InstanceRecord, consumed: Vec<u64>) -> StepCommit {
-    let mut next = record.clone();
-    next.runtime_status = RuntimeStatus::Running;
-    StepCommit {
+    let mut commit = durable_core::step::unchanged_commit(record, consumed, 0);
+    commit.record.runtime_status = RuntimeStatus::Running;
+    commit.append = vec![HistoryEvent::new(Timestamp(2), EventKind::OrchestratorStarted)];
+    commit.activities = vec![ActivityWorkItem {
         instance_id: record.instance_id.clone(),
         execution_id: record.execution_id,
-        require_status: None,
-        consumed,
-        reset_history: false,
-        history_start: 0,
-        append: vec![HistoryEvent::new(Timestamp(2), EventKind::OrchestratorStarted)],
-        record: next,
-        activities: vec![ActivityWorkItem {
-            instance_id: record.instance_id.clone(),
-            execution_id: record.execution_id,
-            task_id: 0,
-            name: "E1_SayHello".into(),
-            input: Some("\"Tokyo\"".into()),
-            app_version: None,
-        }],
-        timers: vec![TimerItem {
-            instance_id: record.instance_id.clone(),
-            execution_id: record.execution_id,
-            timer_id: 1,
-            fire_at: Timestamp(99),
-            message: None,
-        }],
-        messages: Vec::new(),
-        children: Vec::new(),
-    }
+        task_id: 0,
+        name: "E1_SayHello".into(),
+        input: Some("\"Tokyo\"".into()),
+        app_version: None,
+    }];
+    commit.timers = vec![TimerItem {
+        instance_id: record.instance_id.clone(),
+        execution_id: record.execution_id,
+        timer_id: 1,
+        fire_at: Timestamp(99),
+        message: None,
+    }];
+    commit
 }
 
 /// A conformance case.
