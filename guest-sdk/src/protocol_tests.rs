@@ -39,6 +39,12 @@ async fn fan_out(ctx: OrchestrationContext) -> Result<i64, Error> {
     Ok(task_all(squares).await?.into_iter().sum())
 }
 
+async fn all_after_gate(ctx: OrchestrationContext) -> Result<Vec<Value>, Error> {
+    let tasks = [ctx.call_activity::<Value>("A", ()), ctx.call_activity::<Value>("B", ())];
+    ctx.call_activity::<()>("Gate", ()).await?;
+    Ok(task_all(tasks).await?)
+}
+
 async fn all_or_timeout(ctx: OrchestrationContext) -> Result<Value, Error> {
     let both = task_all([
         ctx.call_activity::<i64>("Square", 2),
@@ -164,6 +170,13 @@ async fn sub_retry(ctx: OrchestrationContext) -> Result<i64, Error> {
     Ok(ctx
         .call_sub_orchestrator_with_retry("Child", Some("child-1"), &retry, 5)
         .await?)
+}
+
+async fn retry_awaited_later(ctx: OrchestrationContext) -> Result<Value, Error> {
+    let retry = RetryOptions::new(Duration::from_secs(1), 2);
+    let retried = ctx.call_activity_with_retry::<Value>("Flaky", &retry, ());
+    ctx.call_activity::<()>("Other", ()).await?;
+    Ok(retried.await?)
 }
 
 async fn timer(ctx: OrchestrationContext) -> Result<String, Error> {
@@ -307,6 +320,7 @@ fn counter(ctx: &mut EntityContext<i64>) -> Result<(), Error> {
         "get" => ctx.set_result(ctx.state()),
         "delete" => ctx.delete_state(),
         "peek" => ctx.set_result(&ctx.has_state()),
+        "echo" => ctx.set_result(&ctx.get_input::<Value>()?),
         other => return Err(Error::new("UnknownOperation", format!("no operation '{other}'"))),
     }
     Ok(())
@@ -318,6 +332,7 @@ fn registry() -> Registry {
         .orchestrator("sequence", sequence)
         .orchestrator("fan_out", fan_out)
         .orchestrator("all_or_timeout", all_or_timeout)
+        .orchestrator("all_after_gate", all_after_gate)
         .orchestrator("sender", sender)
         .orchestrator("child", child)
         .orchestrator("status", status)
@@ -335,6 +350,7 @@ fn registry() -> Registry {
         .orchestrator("retry_capped", retry_capped)
         .orchestrator("retry_timeout", retry_timeout)
         .orchestrator("sub_retry", sub_retry)
+        .orchestrator("retry_awaited_later", retry_awaited_later)
         .orchestrator("timer", timer)
         .orchestrator("guid", guid)
         .orchestrator("mixed", mixed)

@@ -45,10 +45,6 @@ export function eventRaised(name, input) {
     return event("event-raised", { name, input: JSON.stringify(input) });
 }
 
-export function entityCompleted(id, result) {
-    return event("entity-operation-completed", { taskScheduledId: id, result: result === undefined ? undefined : JSON.stringify(result) });
-}
-
 export function entityFailed(id, errorType, message) {
     return event("entity-operation-failed", { taskScheduledId: id, failure: failure(errorType, message, "entity trace") });
 }

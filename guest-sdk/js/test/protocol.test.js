@@ -44,6 +44,11 @@ const orchestrators = {
         const winner = yield df.Task.any([both, timeout]);
         return winner === both ? both.result : "timeout";
     },
+    *all_after_gate(context) {
+        const tasks = [context.df.callActivity("A"), context.df.callActivity("B")];
+        yield context.df.callActivity("Gate");
+        return yield context.df.Task.all(tasks);
+    },
     *sender(context) {
         context.df.sendEvent("other", "Ping", 1);
         yield context.df.callActivity("A");
@@ -132,6 +137,11 @@ const orchestrators = {
     },
     *sub_retry(context) {
         return yield context.df.callSubOrchestratorWithRetry("Child", new RetryOptions(1000, 2), 5, "child-1");
+    },
+    *retry_awaited_later(context) {
+        const retried = context.df.callActivityWithRetry("Flaky", new RetryOptions(1000, 2));
+        yield context.df.callActivity("Other");
+        return yield retried;
     },
     *timer(context) {
         yield context.df.createTimer(later(context.df, 10));
@@ -271,6 +281,9 @@ function counter(context) {
             break;
         case "peek":
             df.return(df.hasState);
+            break;
+        case "echo":
+            df.return(df.getInput());
             break;
         default:
             throw new UnknownOperation(`no operation '${df.operationName}'`);

@@ -60,10 +60,6 @@ def event_raised(name, payload) -> m.HistoryEvent:
     return event(m.EventRaised(name, dumps(payload)))
 
 
-def sub_completed(sequence, result) -> m.HistoryEvent:
-    return event(m.SubOrchestrationCompleted(sequence, dumps(result)))
-
-
 def sub_failed(sequence, error_type, message) -> m.HistoryEvent:
     return event(m.SubOrchestrationFailed(sequence, failure(error_type, message)))
 

@@ -34,6 +34,12 @@ def fan_out(context):
     return sum(squares)
 
 
+def all_after_gate(context):
+    tasks = [context.call_activity("A"), context.call_activity("B")]
+    yield context.call_activity("Gate")
+    return (yield context.task_all(tasks))
+
+
 def all_or_timeout(context):
     both = context.task_all([context.call_activity("Square", 2), context.call_activity("Square", 3)])
     timeout = context.create_timer(context.current_utc_datetime + timedelta(seconds=864_000))
@@ -144,6 +150,12 @@ def retry_timeout(context):
 
 def sub_retry(context):
     return (yield context.call_sub_orchestrator_with_retry("Child", df.RetryOptions(1000, 2), 5, "child-1"))
+
+
+def retry_awaited_later(context):
+    retried = context.call_activity_with_retry("Flaky", df.RetryOptions(1000, 2))
+    yield context.call_activity("Other")
+    return (yield retried)
 
 
 def timer(context):
@@ -282,15 +294,17 @@ def counter(context: df.EntityContext):
         context.delete_state()
     elif operation == "peek":
         context.set_result(context.has_state)
+    elif operation == "echo":
+        context.set_result(context.get_input())
     else:
         raise UnknownOperation(f"no operation '{operation}'")
 
 
 ORCHESTRATORS = [
-    sequence, fan_out, all_or_timeout, sender, child, status, observe_replaying, approval, two_events,
-    two_waiters, race_then_wait, first_in_list, continue_counter, carry_unyielded, wait_event, echo_input,
-    retry, retry_capped, retry_timeout, sub_retry, timer, guid, mixed, fail_unhandled, catch_activity,
-    entity_call, catch_entity, signaller, transfer, nested_locks, entity_mix,
+    sequence, fan_out, all_or_timeout, all_after_gate, sender, child, status, observe_replaying, approval,
+    two_events, two_waiters, race_then_wait, first_in_list, continue_counter, carry_unyielded, wait_event,
+    echo_input, retry, retry_capped, retry_timeout, sub_retry, retry_awaited_later, timer, guid, mixed,
+    fail_unhandled, catch_activity, entity_call, catch_entity, signaller, transfer, nested_locks, entity_mix,
 ]  # fmt: skip
 
 
