@@ -59,7 +59,7 @@ esac
 apps=(hello_sequence fan_out_fan_in approval custom_status fail_always counter)
 out="$root/target/polyglot/$language"
 if [[ -z "${DURABLE:-}" ]]; then
-    cargo build --quiet -p durable-host --bin durable --manifest-path "$root/Cargo.toml" >&2
+    cargo build --quiet -p durable --bin durable --manifest-path "$root/Cargo.toml" >&2
     DURABLE="$root/target/debug/durable"
 fi
 mkdir -p "$out"

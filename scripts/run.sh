@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 scripts/setup.sh
-cargo build --release -p durable-host >&2
+cargo build --release -p durable >&2
 examples="${DURABLE_EXAMPLES:-rust}"
 if [[ "$examples" != rust ]]; then
     scripts/setup-polyglot.sh
