@@ -22,6 +22,18 @@ pub enum StoreError {
     /// The store is being shut down; the write was not attempted.
     #[error("the host is shutting down")]
     Closed,
+    /// The store was written by a newer host: its layout may mean something this host does
+    /// not know, so it is not opened (and not changed).
+    #[error(
+        "the store's schema version is {found}, newer than this host knows ({known}): \
+         serve it with a durable at least as new as the one that wrote it"
+    )]
+    SchemaTooNew {
+        /// The version the store records.
+        found: u64,
+        /// The newest version this host knows.
+        known: u64,
+    },
     /// The backend failed: I/O, a damaged file, a lost connection, ...
     #[error("storage error: {0}")]
     Backend(String),

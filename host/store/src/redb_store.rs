@@ -37,6 +37,16 @@ const ENTITIES: TableDefinition<&str, &[u8]> = TableDefinition::new("entities");
 /// name -> counter
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const NEXT_ID: &str = "next_id";
+/// The key of [`SCHEMA_VERSION`] in [`META`]. That table and this key keep their types in
+/// every version, so any host can read which version wrote a store before it opens
+/// anything else.
+const SCHEMA_VERSION_KEY: &str = "schema_version";
+
+/// The layout of the tables above. A store records the version that wrote it; a host
+/// refuses a store of a newer version (its tables may mean something else) and migrates an
+/// older one when it opens it. Stores written before versions were recorded have the
+/// layout of version 1 and are marked so.
+pub(crate) const SCHEMA_VERSION: u64 = 1;
 
 /// How many ids one write of the high-water mark reserves.
 const ID_BLOCK: u64 = 1 << 16;
@@ -97,6 +107,22 @@ impl RedbStore {
         }
         let db = Database::create(path)?;
         let txn = db.begin_write()?;
+        {
+            let mut meta = txn.open_table(META)?;
+            let found = meta.get(SCHEMA_VERSION_KEY)?.map(|value| value.value());
+            match found {
+                Some(found) if found > SCHEMA_VERSION => {
+                    return Err(StoreError::SchemaTooNew {
+                        found,
+                        known: SCHEMA_VERSION,
+                    });
+                }
+                Some(_) => {}
+                None => {
+                    meta.insert(SCHEMA_VERSION_KEY, SCHEMA_VERSION)?;
+                }
+            }
+        }
         let next_id = {
             for_each_table_open(&txn)?;
             let meta = txn.open_table(META)?;
@@ -762,4 +788,71 @@ mod tests {
     }
 
     conformance::suite!(backend);
+
+    fn set_schema_version(path: &std::path::Path, version: Option<u64>) {
+        let db = redb::Database::create(path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut meta = txn.open_table(super::META).unwrap();
+            match version {
+                Some(version) => meta.insert(super::SCHEMA_VERSION_KEY, version).unwrap(),
+                None => meta.remove(super::SCHEMA_VERSION_KEY).unwrap(),
+            };
+        }
+        txn.commit().unwrap();
+    }
+
+    fn schema_version(path: &std::path::Path) -> Option<u64> {
+        use redb::ReadableDatabase;
+        let db = redb::Database::create(path).unwrap();
+        let txn = db.begin_read().unwrap();
+        let meta = txn.open_table(super::META).unwrap();
+        meta.get(super::SCHEMA_VERSION_KEY).unwrap().map(|value| value.value())
+    }
+
+    #[test]
+    fn a_store_written_by_a_newer_host_is_refused_with_both_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        drop(RedbStore::open(&path).unwrap());
+        assert_eq!(schema_version(&path), Some(super::SCHEMA_VERSION));
+        set_schema_version(&path, Some(super::SCHEMA_VERSION + 1));
+        let Err(error) = RedbStore::open(&path) else {
+            panic!("a newer store must be refused");
+        };
+        assert!(matches!(error, crate::StoreError::SchemaTooNew { found, known }
+            if found == super::SCHEMA_VERSION + 1 && known == super::SCHEMA_VERSION));
+        assert!(error.to_string().contains("newer"), "{error}");
+        assert_eq!(
+            schema_version(&path),
+            Some(super::SCHEMA_VERSION + 1),
+            "a refused store is left as it was"
+        );
+    }
+
+    #[test]
+    fn a_store_from_before_schema_versions_opens_and_is_marked_version_1() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        let signal = crate::Write::Signal {
+            entity_key: "@counter@c".into(),
+            message: durable_core::step::entity_operation(
+                "add".into(),
+                None,
+                None,
+                None,
+                durable_core::history::Timestamp(1),
+            ),
+        };
+        {
+            let store = RedbStore::open(&path).unwrap();
+            store.apply(&[signal]).unwrap();
+        }
+        set_schema_version(&path, None);
+        let store = RedbStore::open(&path).unwrap();
+        let (_, inbox) = store.entity_and_inbox("@counter@c", 10).unwrap();
+        assert_eq!(inbox.len(), 1, "the data is kept");
+        drop(store);
+        assert_eq!(schema_version(&path), Some(1));
+    }
 }
