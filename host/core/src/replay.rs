@@ -480,7 +480,14 @@ pub async fn replay_history<G: EpisodeGuest>(
     guest: &mut G,
     history: &[HistoryEvent],
 ) -> Result<usize, ReplayStop<G::Error>> {
-    let episodes = recorded_episodes(history);
+    replay_episodes(guest, &recorded_episodes(history)).await
+}
+
+/// [`replay_history`] over a history already split by [`recorded_episodes`].
+pub async fn replay_episodes<G: EpisodeGuest>(
+    guest: &mut G,
+    episodes: &[RecordedEpisode],
+) -> Result<usize, ReplayStop<G::Error>> {
     for (index, episode) in episodes.iter().enumerate() {
         let time = episode.inbound.first().map_or(Timestamp(0), |event| event.timestamp);
         let result = guest

@@ -4,7 +4,7 @@
 //!
 //! The replay is the runtime's revive: a fresh orchestration in a wasm instance of its own,
 //! its randomness seeded by the instance and execution ids (both through
-//! [`WasmRuntime::orchestration`]), fed by the same driver, [`replay::replay_history`]: one
+//! [`WasmRuntime::orchestration`]), fed by the same driver, [`replay::replay_episodes`]: one
 //! `apply` per recorded episode with `replaying = true` and the clock reading that episode's
 //! recorded time, each checked against the recorded actions. Nothing is written: the store is
 //! only read, and the candidate runs in the deterministic orchestrator sandbox.
@@ -26,7 +26,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use durable_core::history::{HistoryEvent, RuntimeStatus};
+use durable_core::history::RuntimeStatus;
 use durable_core::replay::{self, ExecutionState, ReplayStop};
 use durable_store::{self, ListCursor, ListFilter, StoreError, TaskStore};
 use durable_wasm::{App, FunctionKind, WasmRuntime};
@@ -168,16 +168,16 @@ pub async fn check_candidate(
             let history = store.history(&record.instance_id).await?;
             let state = ExecutionState::from_history(&history);
             let name = if state.started { state.name } else { record.name };
-            let episodes_recorded = replay::recorded_episodes(&history).len();
+            let episodes = replay::recorded_episodes(&history);
             let (episodes_replayed, verdict) = checker
-                .check(&record.instance_id, record.execution_id, &name, &history)
+                .check(&record.instance_id, record.execution_id, &name, &episodes)
                 .await;
             report.push(InstanceCheck {
                 instance_id: record.instance_id,
                 name,
                 execution_id: record.execution_id,
                 runtime_status: record.runtime_status,
-                episodes_recorded,
+                episodes_recorded: episodes.len(),
                 episodes_replayed,
                 verdict,
             });
@@ -193,7 +193,7 @@ pub async fn check_candidate(
 }
 
 /// The candidate, replayed into a fresh orchestration per instance by the same driver
-/// (`replay::replay_history`) with which `runtime` revives one.
+/// (`replay::replay_episodes`, behind the `replay_history` with which `runtime` revives one).
 struct Checker<'a> {
     wasm: &'a WasmRuntime,
     candidate: &'a App,
@@ -206,7 +206,7 @@ impl Checker<'_> {
         instance_id: &str,
         execution_id: u64,
         name: &str,
-        history: &[HistoryEvent],
+        episodes: &[replay::RecordedEpisode],
     ) -> (usize, Verdict) {
         let exported = self
             .candidate
@@ -224,7 +224,7 @@ impl Checker<'_> {
             Ok(guest) => guest,
             Err(trap) => return (0, Verdict::Trapped { message: trap.message }),
         };
-        match replay::replay_history(&mut guest, history).await {
+        match replay::replay_episodes(&mut guest, episodes).await {
             Ok(episodes) => (episodes, Verdict::Compatible),
             Err(stop) => {
                 let fed = stop.episodes_fed();
