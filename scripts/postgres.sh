@@ -91,7 +91,10 @@ stop() {
 }
 
 case "${1:-}" in
-start) start ;;
+start)
+    start
+    echo "postgres://durable@127.0.0.1:$port/durable"
+    ;;
 stop) stop ;;
 url) echo "postgres://durable@127.0.0.1:$port/durable" ;;
 status)

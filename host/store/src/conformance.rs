@@ -81,7 +81,7 @@ fn step(record: &InstanceRecord, consumed: Vec<u64>) -> StepCommit {
 
 /// A conformance case.
 pub async fn a_step_commits_history_work_items_timers_and_inbox_removal_together(backend: &dyn Backend) {
-    let store = backend.open();
+    let store = backend.open().await;
     let (record, started) = start(&*store, "a");
     let (results, notices) = store
         .apply(&[Write::Start {
@@ -110,7 +110,7 @@ pub async fn a_step_commits_history_work_items_timers_and_inbox_removal_together
     );
 
     drop(store);
-    let reopened = backend.open();
+    let reopened = backend.open().await;
     let recovery = reopened.recover().await.unwrap();
     assert!(recovery.ready.is_empty());
     assert_eq!(recovery.activities.len(), 1);
@@ -123,7 +123,7 @@ pub async fn a_step_commits_history_work_items_timers_and_inbox_removal_together
 
 /// A conformance case.
 pub async fn a_step_of_a_replaced_execution_is_stale_and_writes_nothing(backend: &dyn Backend) {
-    let store = backend.open();
+    let store = backend.open().await;
     let record = started(&*store, "a").await;
     let mut stale = step(&record, Vec::new());
     stale.execution_id += 1000;
@@ -135,7 +135,7 @@ pub async fn a_step_of_a_replaced_execution_is_stale_and_writes_nothing(backend:
 
 /// A conformance case.
 pub async fn starting_a_running_id_is_rejected_and_a_finished_one_is_replaced(backend: &dyn Backend) {
-    let store = backend.open();
+    let store = backend.open().await;
     let (record, started) = start(&*store, "a");
     store
         .apply(&[Write::Start {
@@ -174,7 +174,7 @@ pub async fn starting_a_running_id_is_rejected_and_a_finished_one_is_replaced(ba
 
 /// A conformance case.
 pub async fn delivering_to_a_missing_or_finished_instance_is_rejected(backend: &dyn Backend) {
-    let store = backend.open();
+    let store = backend.open().await;
     let raised = Message {
         execution_id: None,
         event: HistoryEvent::new(
@@ -210,7 +210,7 @@ pub async fn delivering_to_a_missing_or_finished_instance_is_rejected(backend: &
 
 /// A conformance case.
 pub async fn an_activity_result_is_delivered_once_even_if_committed_twice(backend: &dyn Backend) {
-    let store = backend.open();
+    let store = backend.open().await;
     let record = started(&*store, "a").await;
     let (_, notices) = store
         .apply(&[Write::Step(Box::new(step(&record, Vec::new())))])
@@ -260,7 +260,7 @@ fn ids(records: &[InstanceRecord]) -> Vec<&str> {
 
 /// A conformance case.
 pub async fn paging_neither_skips_nor_repeats_while_instances_are_created(backend: &dyn Backend) {
-    let store = backend.open();
+    let store = backend.open().await;
     for index in 0..5 {
         started_at(&*store, &format!("i{index}"), 100 + index, RuntimeStatus::Pending).await;
     }
@@ -282,7 +282,7 @@ pub async fn paging_neither_skips_nor_repeats_while_instances_are_created(backen
 
 /// A conformance case.
 pub async fn listing_filters_by_status_time_and_prefix_through_the_indexes(backend: &dyn Backend) {
-    let store = backend.open();
+    let store = backend.open().await;
     started_at(&*store, "a1", 10, RuntimeStatus::Pending).await;
     started_at(&*store, "a2", 20, RuntimeStatus::Completed).await;
     started_at(&*store, "b1", 30, RuntimeStatus::Failed).await;
@@ -307,7 +307,7 @@ pub async fn listing_filters_by_status_time_and_prefix_through_the_indexes(backe
 
 /// A conformance case.
 pub async fn purge_removes_row_history_inbox_timers_and_index_entries_only(backend: &dyn Backend) {
-    let store = backend.open();
+    let store = backend.open().await;
     let record = started(&*store, "a").await;
     let (_, notices) = store
         .apply(&[Write::Step(Box::new(step(&record, Vec::new())))])
@@ -355,7 +355,7 @@ pub async fn continuation_tokens_round_trip_and_garbage_is_refused(_backend: &dy
 
 /// A conformance case.
 pub async fn a_batch_of_fired_timers_delivers_each_once_and_skips_timers_of_purged_instances(backend: &dyn Backend) {
-    let store = backend.open();
+    let store = backend.open().await;
     let mut due = Vec::new();
     for id in ["a", "b"] {
         let record = started(&*store, id).await;
@@ -386,7 +386,7 @@ pub async fn a_batch_of_fired_timers_delivers_each_once_and_skips_timers_of_purg
 
 /// A conformance case.
 pub async fn an_entity_batch_commits_its_row_answers_and_starts_together(backend: &dyn Backend) {
-    let store = backend.open();
+    let store = backend.open().await;
     let caller = started(&*store, "caller").await;
     started(&*store, "busy").await;
     let entity = EntityId::new("counter", "c");
@@ -484,14 +484,16 @@ pub async fn an_entity_batch_commits_its_row_answers_and_starts_together(backend
 
 /// Opens a backend's store for one conformance case. Every call opens the same store (the
 /// case drops the previous handle first), so reopening is tested as a restart.
-pub trait Backend {
+#[async_trait::async_trait]
+pub trait Backend: Sync {
     /// Opens (the first time: creates) the store.
-    fn open(&self) -> Arc<dyn TaskStore>;
+    async fn open(&self) -> Arc<dyn TaskStore>;
 }
 
 /// Runs one case to completion on a runtime of its own.
 pub fn run<B: Backend>(backend: B, case: impl AsyncFnOnce(&dyn Backend)) {
-    tokio::runtime::Builder::new_current_thread()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .expect("a tokio runtime")
@@ -582,3 +584,49 @@ macro_rules! conformance_suite {
     };
 }
 pub use conformance_suite as suite;
+
+/// The URL of the PostgreSQL the tests use: `DURABLE_TEST_POSTGRES_URL` if set (the test
+/// script starts one and sets it), otherwise the local one of `scripts/postgres.sh`, started
+/// here if it is not running.
+pub fn test_postgres_url() -> String {
+    static URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    URL.get_or_init(|| {
+        if let Ok(url) = std::env::var("DURABLE_TEST_POSTGRES_URL")
+            && !url.trim().is_empty()
+        {
+            return url.trim().to_owned();
+        }
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/postgres.sh");
+        let output = std::process::Command::new("bash")
+            .arg(&script)
+            .arg("start")
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .expect("scripts/postgres.sh runs");
+        assert!(output.status.success(), "scripts/postgres.sh start failed");
+        String::from_utf8(output.stdout)
+            .expect("a UTF-8 URL")
+            .lines()
+            .last()
+            .expect("scripts/postgres.sh start prints the URL")
+            .trim()
+            .to_owned()
+    })
+    .clone()
+}
+
+/// A schema name no other test uses, so tests share one database without seeing each
+/// other's hubs.
+pub fn fresh_schema(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Starts instance `id` and returns its row (for backend-specific tests).
+pub async fn started_record(store: &dyn TaskStore, id: &str) -> InstanceRecord {
+    started(store, id).await
+}
+
+/// A first step of `record` consuming `consumed` (for backend-specific tests).
+pub fn first_step(record: &InstanceRecord, consumed: Vec<u64>) -> StepCommit {
+    step(record, consumed)
+}

@@ -34,7 +34,11 @@ pub enum StoreError {
         /// The newest version this host knows.
         known: u64,
     },
-    /// The backend failed: I/O, a damaged file, a lost connection, ...
+    /// The backend cannot be reached now (a lost or refused database connection): the
+    /// write was not committed, and the same call may succeed once the database is back.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// The backend failed: I/O, a damaged file, a malformed statement, ...
     #[error("storage error: {0}")]
     Backend(String),
     /// A stored row could not be decoded.
@@ -128,6 +132,10 @@ pub enum Rejection {
     AlreadyExists(RuntimeStatus),
     /// The step's execution is no longer the instance's current one.
     Stale,
+    /// This host no longer owns the instance's partition (its lease was taken over by
+    /// another host): the step was run on a view that may be out of date, and writes
+    /// nothing.
+    Fenced,
 }
 
 /// The outcome of one write: how many instances it affected, or why it was not applied.
@@ -153,6 +161,18 @@ pub struct Recovery {
     pub activities: Vec<(u64, ActivityWorkItem)>,
     /// Timers not yet fired.
     pub timers: Vec<(TimerKey, TimerItem)>,
+}
+
+/// Work a shared backend found for this host outside its own commits.
+#[derive(Debug)]
+pub enum StoreEvent {
+    /// Another host's commit put messages in the inboxes of these instances or entities,
+    /// which this host owns.
+    Ready(Vec<String>),
+    /// This host took over partitions: what is pending in them. The engine must also forget
+    /// what it cached of instances it may have owned before (another host may have stepped
+    /// them meanwhile).
+    Gained(Recovery),
 }
 
 /// Which instances [`TaskStore::list`] returns.
@@ -270,4 +290,20 @@ pub trait TaskStore: Send + Sync + 'static {
 
     /// Number of instances in the store.
     async fn instance_count(&self) -> Result<u64, StoreError>;
+
+    /// Whether this host steps `key` (an instance id or entity key) now. A backend that one
+    /// host owns answers true; a shared one, whether this host holds the key's partition.
+    fn owns(&self, _key: &str) -> bool {
+        true
+    }
+
+    /// The stream of [`StoreEvent`]s, taken once by the engine; `None` for a backend whose
+    /// only writer is this host.
+    fn take_events(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<StoreEvent>> {
+        None
+    }
+
+    /// Hands this host's share of the work to the others at once (a graceful stop); the
+    /// store takes no more writes of steps afterwards.
+    async fn close(&self) {}
 }

@@ -17,7 +17,11 @@
 #[doc(hidden)]
 pub mod conformance;
 mod contract;
+mod location;
+mod postgres;
 mod redb_store;
 
 pub use contract::*;
+pub use location::{DEFAULT_LEASE, LocationError, PostgresLocation, StoreLocation, open};
+pub use postgres::PostgresStore;
 pub use redb_store::RedbStore;

@@ -777,8 +777,9 @@ mod tests {
 
     struct Redb(tempfile::TempDir);
 
+    #[async_trait::async_trait]
     impl Backend for Redb {
-        fn open(&self) -> Arc<dyn crate::TaskStore> {
+        async fn open(&self) -> Arc<dyn crate::TaskStore> {
             Arc::new(RedbStore::open(&self.0.path().join("store.redb")).expect("the store opens"))
         }
     }
