@@ -23,7 +23,7 @@ use durable_engine::config::{HostConfigFile, HttpLimits, HubConfig, Limits};
 use durable_engine::dispatch::DispatchConfig;
 use durable_engine::hubs::Hosting;
 use durable_engine::runtime::Apps;
-use durable_store::{ListFilter, TaskStore};
+use durable_store::{ListFilter, PostgresLocation, StoreLocation, TaskStore};
 use durable_wasm::{FunctionKind, Sandbox, WasmRuntime};
 
 /// The usage text of `durable bench`.
@@ -32,6 +32,7 @@ durable bench: measures the host on this machine (an embedded task hub, fresh st
 
 USAGE:
     durable bench WORKLOAD|all [--instances N] [--json] [--app FILE.wasm ...] [--dir DIR]
+                  [--store postgres://... [--hosts N]]
     durable bench polyglot --app FILE.wasm [--app FILE.wasm ...] [--instances N] [--json]
 
     --instances N   the workload's size (instances, activities, events, signals, requests...)
@@ -40,6 +41,10 @@ USAGE:
                     from the current directory, i.e. the repository root)
     --dir           where the temporary stores go (default: the system temp dir, unless it is
                     a RAM disk, then the current directory)
+    --store URL     run against PostgreSQL instead of redb: each workload gets a fresh schema
+                    in that database, dropped afterwards (polyglot stays on redb)
+    --hosts N       with --store: N hosts (task hubs of their own in this process) share each
+                    workload's hub; the workload is driven through the first (default 1)
 
 WORKLOADS (default size):
     hello-sequence5 (1000)   instances of a 5-activity sequence at once: orchestrations/s
@@ -232,6 +237,8 @@ struct Options {
     json: bool,
     apps: Vec<PathBuf>,
     dir: Option<PathBuf>,
+    store: Option<PostgresLocation>,
+    hosts: usize,
 }
 
 fn parse(mut args: impl Iterator<Item = String>) -> Result<Options> {
@@ -241,6 +248,8 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options> {
         json: false,
         apps: Vec::new(),
         dir: None,
+        store: None,
+        hosts: 1,
     };
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -266,6 +275,20 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options> {
             "--json" => options.json = true,
             "--app" => options.apps.push(PathBuf::from(value()?)),
             "--dir" => options.dir = Some(PathBuf::from(value()?)),
+            "--store" => match StoreLocation::parse(&value()?)? {
+                StoreLocation::Postgres(location) => options.store = Some(location),
+                StoreLocation::Redb(_) => bail!(
+                    "--store takes a postgres:// URL: bench makes a fresh redb store per workload itself (see --dir)"
+                ),
+            },
+            "--hosts" => {
+                let text = value()?;
+                options.hosts = text
+                    .parse()
+                    .ok()
+                    .filter(|hosts| (1..=16).contains(hosts))
+                    .with_context(|| format!("--hosts {text}: expected 1 to 16"))?;
+            }
             "-h" | "--help" => {
                 print!("{USAGE}");
                 std::process::exit(0);
@@ -280,6 +303,9 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options> {
     }
     if options.workloads.is_empty() {
         bail!("durable bench needs a workload (or all)\n\n{USAGE}");
+    }
+    if options.hosts > 1 && options.store.is_none() {
+        bail!("--hosts needs --store postgres://...: a redb store has one host");
     }
     if options.workloads.contains(&Workload::Polyglot) {
         // Its --app files are the apps it measures, so they cannot also be the bench and
@@ -380,6 +406,9 @@ async fn run_in(options: &Options, app_paths: &[PathBuf], root: &Path, note: Opt
         apps,
         app_paths: app_paths.to_vec(),
         runs: AtomicUsize::new(0),
+        postgres: options.store.clone(),
+        hosts: options.hosts,
+        other_hosts: tokio::sync::Mutex::new(Vec::new()),
     };
     let mut failed = Vec::new();
     for workload in &options.workloads {
@@ -405,9 +434,16 @@ async fn run_in(options: &Options, app_paths: &[PathBuf], root: &Path, note: Opt
 fn print_machine(options: &Options, root: &Path, note: Option<String>) {
     let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
     let (device, fs) = mount_of(root).unwrap_or_else(|| ("?".into(), "?".into()));
+    let stores = match &options.store {
+        Some(location) => format!(
+            "stores in PostgreSQL {location} ({} host{})",
+            options.hosts,
+            if options.hosts == 1 { "" } else { "s" }
+        ),
+        None => format!("stores under {} ({fs} on {device})", root.display()),
+    };
     let machine = format!(
-        "durable bench: {cores} cores; stores under {} ({fs} on {device}); every acknowledged commit fsynced; {} build",
-        root.display(),
+        "durable bench: {cores} cores; {stores}; every acknowledged commit durable; {} build",
         if cfg!(debug_assertions) { "debug" } else { "release" }
     );
     if options.json {
@@ -620,9 +656,45 @@ struct Bench {
     apps: Arc<Apps>,
     app_paths: Vec<PathBuf>,
     runs: AtomicUsize,
+    /// With `--store`: the database the workloads' hubs go in.
+    postgres: Option<PostgresLocation>,
+    hosts: usize,
+    /// The hosts beside the one driving the workload (`--hosts`).
+    other_hosts: tokio::sync::Mutex<Vec<TaskHub>>,
 }
 
 impl Bench {
+    /// The store of the workload in `dir`: a redb file in it, or a PostgreSQL schema named
+    /// after it.
+    fn location(&self, dir: &Path) -> StoreLocation {
+        match &self.postgres {
+            None => StoreLocation::Redb(dir.join("store.redb")),
+            Some(base) => {
+                let name = dir.file_name().map(|name| name.to_string_lossy().into_owned());
+                let mut location = base.clone();
+                location.schema = format!(
+                    "bench_{}_{}",
+                    std::process::id(),
+                    name.unwrap_or_default()
+                        .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+                );
+                StoreLocation::Postgres(location)
+            }
+        }
+    }
+
+    /// Stops the other hosts of the workload in `dir` and drops its PostgreSQL schema.
+    async fn clean_up(&self, dir: &Path) {
+        for host in self.other_hosts.lock().await.drain(..) {
+            host.shutdown().await;
+        }
+        if let StoreLocation::Postgres(location) = self.location(dir)
+            && let Err(error) = durable_store::PostgresStore::drop_hub(&location).await
+        {
+            eprintln!("warning: dropping schema {}: {error}", location.schema);
+        }
+    }
+
     /// A fresh directory for one workload.
     fn fresh_dir(&self, workload: Workload) -> Result<PathBuf> {
         let run = self.runs.fetch_add(1, Ordering::Relaxed);
@@ -632,16 +704,37 @@ impl Bench {
     }
 
     async fn open(&self, dir: &Path) -> Result<Arc<TaskHub>> {
-        Ok(Arc::new(
+        let location = self.location(dir);
+        let open = || {
             TaskHub::open(
-                &dir.join("store.redb"),
+                &location,
                 self.wasm.clone(),
                 self.apps.clone(),
                 DispatchConfig::default(),
                 HubPolicy::default(),
             )
-            .await?,
-        ))
+        };
+        let hub = Arc::new(open().await?);
+        let mut others = self.other_hosts.lock().await;
+        while others.len() + 1 < self.hosts {
+            others.push(open().await?);
+        }
+        if self.hosts > 1 {
+            // Work is measured once the hosts share the partitions (their lease rounds run
+            // every second at most).
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let fair = |store: &dyn TaskStore| {
+                let owned = (0..512).filter(|n| store.owns(&format!("probe-{n}"))).count();
+                owned <= 512 * 3 / (2 * self.hosts)
+            };
+            while !fair(hub.store()) {
+                if Instant::now() > deadline {
+                    bail!("the {} hosts did not share the partitions within 30 s", self.hosts);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        Ok(hub)
     }
 
     async fn run(&self, workload: Workload, size: u64) -> Result<Report> {
@@ -662,10 +755,16 @@ impl Bench {
                     Workload::Entity => entity(&hub, size).await,
                     Workload::Idle => idle(&hub, size).await,
                     Workload::LongHistory => {
-                        let (report, hub) = self.long_history(hub, &dir, size).await?;
-                        close(hub).await;
+                        let outcome = match self.long_history(hub, &dir, size).await {
+                            Ok((report, hub)) => {
+                                close(hub).await;
+                                Ok(report)
+                            }
+                            Err(error) => Err(error),
+                        };
+                        self.clean_up(&dir).await;
                         let _ = std::fs::remove_dir_all(&dir);
-                        return Ok(report);
+                        return outcome;
                     }
                     Workload::HttpStatus | Workload::Polyglot => unreachable!(),
                 };
@@ -673,6 +772,7 @@ impl Bench {
                 result
             }
         };
+        self.clean_up(&dir).await;
         let _ = std::fs::remove_dir_all(&dir);
         report
     }
@@ -753,7 +853,7 @@ impl Bench {
 
     async fn http_status(&self, dir: &Path, requests: u64) -> Result<Report> {
         const CONNECTIONS: usize = 16;
-        let hub = HubConfig::single(dir.join("store.redb"), &self.app_paths, Limits::default());
+        let hub = HubConfig::single(self.location(dir), &self.app_paths, Limits::default());
         let config = HostConfigFile {
             admin_keys: Vec::new(),
             http: HttpLimits::default(),
@@ -1250,7 +1350,7 @@ async fn polyglot_app(path: &Path, dir: &Path, instances: u64) -> Result<Report>
     let apps = Arc::new(Apps::new(vec![app]));
     let hub = Arc::new(
         TaskHub::open(
-            &dir.join("store.redb"),
+            &StoreLocation::Redb(dir.join("store.redb")),
             wasm,
             apps,
             DispatchConfig::default(),

@@ -11,14 +11,15 @@ use anyhow::{Context, Result, bail};
 use durable_engine::config::{HostConfigFile, HostLimits, HttpLimits, HubConfig, Limits};
 use durable_engine::dispatch::DispatchConfig;
 use durable_engine::hubs::Hosting;
+use durable_store::StoreLocation;
 use durable_wasm::WasmRuntime;
 
 const USAGE: &str = "\
 durable: runs Durable Functions compiled to WebAssembly components
 
 USAGE:
-    durable serve --app FILE.wasm [--app FILE.wasm ...] [--listen HOST:PORT] [--store PATH]
-                  [--component-cache DIR] [--cache-size N] [--activity-concurrency N]
+    durable serve --app FILE.wasm [--app FILE.wasm ...] [--listen HOST:PORT] [--store PATH|URL]
+                  [--apps-dir DIR] [--component-cache DIR] [--cache-size N] [--activity-concurrency N]
     durable serve --config FILE.toml [--listen HOST:PORT] [--component-cache DIR] [--cache-size N]
                   [--allow-unauthenticated]
     durable bench WORKLOAD|all [--instances N] [--json] [--app FILE.wasm ...]
@@ -27,7 +28,10 @@ USAGE:
                   builds the Rust, Python or JavaScript function app in PATH (durable build --help)
 
     --listen                 address to serve the HTTP API on (default 127.0.0.1:7071; port 0 picks one)
-    --store                  redb file holding every instance (default .durable/store.redb)
+    --store                  redb file holding every instance (default .durable/store.redb), or a
+                             PostgreSQL hub that several hosts share:
+                             postgres://USER:PASSWORD@HOST:PORT/DB[?schema=NAME&lease=SECONDS&sslmode=...]
+    --apps-dir               where deployed apps are kept (default: beside the store, or .durable/apps)
     --app                    a function app component; repeat for several
     --config                 task hubs (tenants) with their stores, keys, apps and limits; see README
     --component-cache        where compiled components are kept (default: beside the store or config)
@@ -40,7 +44,8 @@ USAGE:
 
 struct ServeArgs {
     listen: SocketAddr,
-    store: Option<PathBuf>,
+    store: Option<StoreLocation>,
+    apps_dir: Option<PathBuf>,
     apps: Vec<PathBuf>,
     config: Option<PathBuf>,
     component_cache: Option<PathBuf>,
@@ -52,6 +57,7 @@ fn parse_serve(mut args: impl Iterator<Item = String>) -> Result<ServeArgs> {
     let mut parsed = ServeArgs {
         listen: "127.0.0.1:7071".parse().expect("a valid default address"),
         store: None,
+        apps_dir: None,
         apps: Vec::new(),
         config: None,
         component_cache: None,
@@ -76,7 +82,8 @@ fn parse_serve(mut args: impl Iterator<Item = String>) -> Result<ServeArgs> {
                     .parse()
                     .with_context(|| format!("--listen {text}: expected HOST:PORT, e.g. 127.0.0.1:7071"))?;
             }
-            "--store" => parsed.store = Some(PathBuf::from(value()?)),
+            "--store" => parsed.store = Some(StoreLocation::parse(&value()?)?),
+            "--apps-dir" => parsed.apps_dir = Some(PathBuf::from(value()?)),
             "--config" => parsed.config = Some(PathBuf::from(value()?)),
             "--allow-unauthenticated" => parsed.allow_unauthenticated = true,
             "--app" => parsed.apps.push(PathBuf::from(value()?)),
@@ -95,8 +102,8 @@ fn parse_serve(mut args: impl Iterator<Item = String>) -> Result<ServeArgs> {
             other => bail!("unknown option {other}\n\n{USAGE}"),
         }
     }
-    if parsed.config.is_some() && (!parsed.apps.is_empty() || parsed.store.is_some()) {
-        bail!("--config declares the stores and apps of every hub: drop --app and --store\n\n{USAGE}");
+    if parsed.config.is_some() && (!parsed.apps.is_empty() || parsed.store.is_some() || parsed.apps_dir.is_some()) {
+        bail!("--config declares the stores and apps of every hub: drop --app, --store and --apps-dir\n\n{USAGE}");
     }
     if parsed.config.is_none() && parsed.apps.is_empty() {
         bail!("durable serve needs at least one --app FILE.wasm (or --config FILE.toml)\n\n{USAGE}");
@@ -148,19 +155,26 @@ async fn serve(args: ServeArgs) -> Result<()> {
             let store = args
                 .store
                 .clone()
-                .unwrap_or_else(|| PathBuf::from(".durable/store.redb"));
+                .unwrap_or_else(|| StoreLocation::Redb(PathBuf::from(".durable/store.redb")));
             let limits = Limits {
                 activity_concurrency: args.dispatch.activity_concurrency,
                 ..Limits::default()
             };
-            let hub = HubConfig::single(store.clone(), &args.apps, limits);
+            let mut hub = HubConfig::single(store.clone(), &args.apps, limits);
+            let dir = match &store {
+                StoreLocation::Redb(path) => path.parent().map(PathBuf::from).unwrap_or_default(),
+                StoreLocation::Postgres(_) => PathBuf::from(".durable"),
+            };
+            hub.apps_dir = args.apps_dir.clone().unwrap_or_else(|| match &store {
+                StoreLocation::Redb(_) => hub.apps_dir.clone(),
+                StoreLocation::Postgres(_) => dir.join("apps"),
+            });
             let config = HostConfigFile {
                 admin_keys: Vec::new(),
                 http: HttpLimits::default(),
                 host: HostLimits::default(),
                 hubs: [(hub.name.clone(), hub)].into_iter().collect(),
             };
-            let dir = store.parent().map(PathBuf::from).unwrap_or_default();
             (config, dir)
         }
     };
@@ -210,7 +224,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let _ = reloader.await;
     match Arc::try_unwrap(hosting) {
         Ok(hosting) => hosting.shutdown().await,
-        Err(_) => eprintln!("warning: requests still hold the host; exiting without waiting"),
+        Err(hosting) => {
+            eprintln!("warning: requests still hold the host; exiting without waiting");
+            hosting.close_stores().await;
+        }
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use durable_store::StoreLocation;
 use durable_wasm::{ActivityGrants, DirGrant, GuestLimits, Sandbox};
 
 /// The name of a hub's storage connection when the config names none (Durable Functions'
@@ -229,9 +230,9 @@ struct HostFile {
 struct HubFile {
     #[serde(default)]
     keys: Vec<String>,
-    store: Option<PathBuf>,
+    store: Option<String>,
     #[serde(default)]
-    connections: BTreeMap<String, PathBuf>,
+    connections: BTreeMap<String, String>,
     apps_dir: Option<PathBuf>,
     #[serde(default)]
     limits: LimitsFile,
@@ -282,8 +283,9 @@ pub struct HubConfig {
     pub name: String,
     /// System keys; a request must carry one of them (when any key exists in the host).
     pub keys: Vec<String>,
-    /// Storage connections by name: each is its own store.
-    pub connections: BTreeMap<String, PathBuf>,
+    /// Storage connections by name: each is its own store (a redb file or a PostgreSQL
+    /// hub).
+    pub connections: BTreeMap<String, StoreLocation>,
     /// The connection used when a request names none.
     pub default_connection: String,
     /// Where deployed apps and their retained versions are kept.
@@ -326,11 +328,10 @@ impl HubConfig {
     }
 
     /// The hub `durable serve` runs without a config file: one store, the given apps, no keys.
-    pub fn single(store: PathBuf, apps: &[PathBuf], limits: Limits) -> HubConfig {
-        let apps_dir = store
-            .parent()
-            .map(|dir| dir.join("apps"))
-            .unwrap_or_else(|| PathBuf::from("apps"));
+    /// A PostgreSQL hub keeps its deployed apps in `./apps` unless told otherwise
+    /// (`--apps-dir`); hosts sharing a hub must share that directory.
+    pub fn single(store: StoreLocation, apps: &[PathBuf], limits: Limits) -> HubConfig {
+        let apps_dir = default_apps_dir(&store, Path::new("."), "apps");
         let mut declared = BTreeMap::new();
         for path in apps {
             let name = app_name_of(path);
@@ -358,6 +359,15 @@ impl HubConfig {
             limits,
             apps: declared,
         }
+    }
+}
+
+/// Where a hub keeps its deployed apps when the config does not say: beside its redb file,
+/// or under the working directory for a PostgreSQL hub.
+fn default_apps_dir(store: &StoreLocation, base: &Path, name: &str) -> PathBuf {
+    match store {
+        StoreLocation::Redb(path) => path.parent().unwrap_or(Path::new(".")).join(name),
+        StoreLocation::Postgres(_) => base.join(name),
     }
 }
 
@@ -423,7 +433,14 @@ impl HostConfigFile {
             check_key(key, "admin_keys")?;
             every_key.insert(key.clone(), "admin_keys".to_owned());
         }
-        let mut stores: BTreeMap<PathBuf, String> = BTreeMap::new();
+        let mut stores: BTreeMap<String, String> = BTreeMap::new();
+        let location = |hub: &str, text: &str| -> Result<StoreLocation, ParseError> {
+            match StoreLocation::parse(text) {
+                Ok(StoreLocation::Redb(path)) => Ok(StoreLocation::Redb(resolve(&path))),
+                Ok(postgres) => Ok(postgres),
+                Err(error) => Err(ParseError::Invalid(format!("hubs.{hub}: {error}"))),
+            }
+        };
         let mut hubs = BTreeMap::new();
         for (name, hub) in parsed.hubs {
             if !is_valid_name(&name) {
@@ -441,7 +458,7 @@ impl HostConfigFile {
             }
             let mut connections = BTreeMap::new();
             if let Some(store) = &hub.store {
-                connections.insert(DEFAULT_CONNECTION.to_owned(), resolve(store));
+                connections.insert(DEFAULT_CONNECTION.to_owned(), location(&name, store)?);
             }
             for (connection, store) in &hub.connections {
                 if !is_valid_name(connection) {
@@ -449,7 +466,10 @@ impl HostConfigFile {
                         "hubs.{name}.connections: invalid connection name {connection:?}"
                     ));
                 }
-                if connections.insert(connection.clone(), resolve(store)).is_some() {
+                if connections
+                    .insert(connection.clone(), location(&name, store)?)
+                    .is_some()
+                {
                     return invalid(format!(
                         "hubs.{name}: connection {connection:?} is given twice (store = ... is the {DEFAULT_CONNECTION:?} connection)"
                     ));
@@ -461,10 +481,10 @@ impl HostConfigFile {
                 ));
             }
             for store in connections.values() {
-                if let Some(other) = stores.insert(store.clone(), name.clone()) {
+                if let Some(other) = stores.insert(store.identity(), name.clone()) {
                     return invalid(format!(
-                        "hubs.{name} and hubs.{other} share the store {}: every hub needs its own",
-                        store.display()
+                        "hubs.{name} and hubs.{other} share the store {store}: every hub needs its own \
+                         (PostgreSQL hubs can share a database with schema=NAME)"
                     ));
                 }
             }
@@ -475,10 +495,7 @@ impl HostConfigFile {
             };
             let apps_dir = match &hub.apps_dir {
                 Some(dir) => resolve(dir),
-                None => {
-                    let store = &connections[&default_connection];
-                    store.parent().unwrap_or(Path::new(".")).join(format!("{name}-apps"))
-                }
+                None => default_apps_dir(&connections[&default_connection], base, &format!("{name}-apps")),
             };
             let limits = hub.limits.over(&host_limits);
             let mut apps = BTreeMap::new();
@@ -654,7 +671,10 @@ mod tests {
         assert_eq!(shop.grants.allowed_hosts, ["example.com:8080"]);
         assert_eq!(shop.grants.env, [("GREETING".to_owned(), "hi".to_owned())]);
         assert_eq!(shop.grants.dirs[0].host, Path::new("/etc/durable/data"));
-        assert_eq!(hub.connections["Storage"], Path::new("/etc/durable/alpha.redb"));
+        assert_eq!(
+            hub.connections["Storage"],
+            StoreLocation::Redb("/etc/durable/alpha.redb".into())
+        );
         assert_eq!(hub.apps_dir, Path::new("/etc/durable/alpha-apps"));
         let undeclared = hub.app("other");
         assert_eq!(undeclared.limits, hub.limits);
@@ -718,6 +738,9 @@ mod tests {
         .unwrap();
         let hub = &config.hubs["a"];
         assert_eq!(hub.default_connection, "Storage");
-        assert_eq!(hub.connections["Archive"], Path::new("/data/archive.redb"));
+        assert_eq!(
+            hub.connections["Archive"],
+            StoreLocation::Redb("/data/archive.redb".into())
+        );
     }
 }

@@ -16,7 +16,8 @@ use tokio::sync::{mpsc, oneshot};
 use crate::runtime::{Apps, StepRunner};
 use durable_core::history::Timestamp;
 use durable_store::{
-    ActivityWorkItem, Notices, StoreError, TaskStore, TimerItem, TimerKey, Write, WriteResult, is_entity_key,
+    ActivityWorkItem, Notices, StoreError, StoreEvent, TaskStore, TimerItem, TimerKey, Write, WriteResult,
+    is_entity_key,
 };
 use durable_wasm::WasmRuntime;
 
@@ -93,7 +94,8 @@ pub struct Dispatcher {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
-/// Channels from the committer to the loops.
+/// Channels from the committer (and from the store's events) to the loops.
+#[derive(Clone)]
 struct NoticeSinks {
     ready: mpsc::UnboundedSender<WorkerInput>,
     activities: mpsc::UnboundedSender<(u64, ActivityWorkItem)>,
@@ -123,6 +125,7 @@ impl Dispatcher {
         config: DispatchConfig,
     ) -> Result<Self, StoreError> {
         let recovery = store.recover().await?;
+        let events = store.take_events();
         let (ready_tx, ready_rx) = mpsc::unbounded_channel();
         let (activity_tx, activity_rx) = mpsc::unbounded_channel();
         let (timer_tx, timer_rx) = mpsc::unbounded_channel();
@@ -141,12 +144,15 @@ impl Dispatcher {
         let committer = Committer { requests };
         let committer_store = store.clone();
         let runtime = tokio::runtime::Handle::current();
+        let mut tasks = Vec::new();
+        if let Some(events) = events {
+            tasks.push(tokio::spawn(forward_store_events(events, sinks.clone())));
+        }
         let committer_thread = std::thread::Builder::new()
             .name("committer".into())
             .spawn(move || run_committer(runtime, committer_store, request_rx, sinks))
             .map_err(StoreError::from)?;
 
-        let mut tasks = Vec::new();
         let steps = StepRunner::new(wasm.clone(), apps.clone(), store, config.cache_capacity);
         tasks.push(tokio::spawn(run_orchestration_worker(
             steps,
@@ -232,9 +238,33 @@ fn run_committer(
     }
 }
 
+/// Hands what a shared store found (another host's messages, partitions taken over) to the
+/// loops.
+async fn forward_store_events(mut events: mpsc::UnboundedReceiver<StoreEvent>, sinks: NoticeSinks) {
+    while let Some(event) = events.recv().await {
+        match event {
+            StoreEvent::Ready(ready) => sinks.forward(Notices {
+                ready,
+                ..Notices::default()
+            }),
+            StoreEvent::Gained(pending) => {
+                // Another host may have stepped these instances since this one cached them.
+                let _ = sinks.ready.send(WorkerInput::ForgetLive);
+                sinks.forward(Notices {
+                    ready: pending.ready,
+                    activities: pending.activities,
+                    timers: pending.timers,
+                });
+            }
+        }
+    }
+}
+
 enum WorkerInput {
     /// The instance has inbox messages.
     Ready(String),
+    /// Drop every live orchestration: the store's view moved on without this host.
+    ForgetLive,
     /// The instance's step committed (`true`) or did not (`false`).
     StepDone(String, bool),
 }
@@ -264,6 +294,10 @@ async fn run_orchestration_worker(
         if let Some(input) = input {
             let ready = match input {
                 WorkerInput::Ready(instance_id) => instance_id,
+                WorkerInput::ForgetLive => {
+                    steps.forget_live();
+                    continue;
+                }
                 WorkerInput::StepDone(instance_id, committed) => {
                     in_flight.remove(&instance_id);
                     if !committed {
@@ -284,6 +318,11 @@ async fn run_orchestration_worker(
         }
         let Some(instance_id) = queue.pop_front() else { continue };
         queued.remove(&instance_id);
+        if !steps.owns(&instance_id) {
+            // Another host steps it now (this one lost or gave back its partition).
+            steps.evict(&instance_id);
+            continue;
+        }
         let step = if is_entity_key(&instance_id) {
             steps
                 .entity_step(&instance_id)

@@ -33,10 +33,10 @@ pub enum StartError {
     #[error(transparent)]
     Engine(#[from] durable_wasm::EngineError),
     /// A store could not be opened or recovered.
-    #[error("store {path}: {source}")]
+    #[error("store {location}: {source}")]
     Store {
-        /// The store's path.
-        path: PathBuf,
+        /// The store's location (a path, or a URL without its password).
+        location: String,
         /// What the store said.
         source: StoreError,
     },
@@ -117,6 +117,13 @@ pub enum HubError {
     /// Reloading needs a config file.
     #[error("this host was started without --config: there is nothing to reload")]
     NoConfigFile,
+}
+
+impl HubError {
+    /// Whether the store was out of reach: the same request may succeed later.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, HubError::Store(error) if error.is_unavailable())
+    }
 }
 
 /// What a refused key did not open when it was meant for a hub, known or not.
@@ -317,7 +324,9 @@ impl Hub {
         let starts = StartRate::new(config.limits.starts_per_second);
         let mut connections = BTreeMap::new();
         for (name, store) in &config.connections {
-            if let Some(dir) = store.parent() {
+            if let durable_store::StoreLocation::Redb(path) = store
+                && let Some(dir) = path.parent()
+            {
                 std::fs::create_dir_all(dir).map_err(|source| HubError::Io {
                     dir: dir.to_owned(),
                     source,
@@ -527,11 +536,22 @@ impl Hub {
         for (_, task_hub) in self.connections {
             match Arc::try_unwrap(task_hub) {
                 Ok(task_hub) => task_hub.shutdown().await,
-                Err(_) => eprintln!(
-                    "warning: requests still hold a task hub of '{}'; exiting without waiting",
-                    self.config.name
-                ),
+                Err(task_hub) => {
+                    eprintln!(
+                        "warning: requests still hold a task hub of '{}'; exiting without waiting",
+                        self.config.name
+                    );
+                    task_hub.close_store().await;
+                }
             }
+        }
+    }
+
+    /// Hands the work of the hub's shared stores to the other hosts at once, while requests
+    /// may still hold the hub (see [`TaskHub::close_store`]).
+    pub async fn close_stores(&self) {
+        for task_hub in self.connections.values() {
+            task_hub.close_store().await;
         }
     }
 }
@@ -795,8 +815,19 @@ impl Hosting {
         for (_, hub) in self.hubs {
             match Arc::try_unwrap(hub) {
                 Ok(hub) => hub.shutdown().await,
-                Err(_) => eprintln!("warning: requests still hold a hub; exiting without waiting"),
+                Err(hub) => {
+                    eprintln!("warning: requests still hold a hub; exiting without waiting");
+                    hub.close_stores().await;
+                }
             }
+        }
+    }
+
+    /// Hands the work of every shared store to the other hosts at once (a stop that cannot
+    /// wait for the requests still running).
+    pub async fn close_stores(&self) {
+        for hub in self.hubs.values() {
+            hub.close_stores().await;
         }
     }
 }

@@ -292,6 +292,17 @@ impl StepRunner {
         }
     }
 
+    /// Forgets every live orchestration (their next events replay them from the store).
+    pub fn forget_live(&mut self) {
+        self.live.clear();
+        self.recency.clear();
+    }
+
+    /// Whether this host steps `instance_id` now (a shared store splits the work).
+    pub fn owns(&self, instance_id: &str) -> bool {
+        self.store.owns(instance_id)
+    }
+
     /// Runs one step of `instance_id` over its oldest inbox messages. `None` when there is
     /// nothing to do.
     pub async fn step(&mut self, instance_id: &str) -> Result<Option<StepCommit>, StoreError> {

@@ -521,6 +521,16 @@ fn client_error_response(error: &ClientError) -> Response<Full<Bytes>> {
         ClientError::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "ArgumentException"),
         ClientError::TooManyStarts(_) => (StatusCode::TOO_MANY_REQUESTS, "InvalidOperationException"),
         ClientError::Remote(_) => (StatusCode::BAD_GATEWAY, "Exception"),
+        ClientError::Store(_) | ClientError::Commit(_) if error.is_unavailable() => {
+            eprintln!("error: {error}");
+            let mut response = error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailableException",
+                &format!("the task hub's store is unavailable, nothing was changed; retry later ({error})"),
+            );
+            set_header(&mut response, RETRY_AFTER, "1");
+            return response;
+        }
         ClientError::Store(_) | ClientError::Commit(_) => {
             eprintln!("error: {error}");
             return error_response(

@@ -572,6 +572,10 @@ pub(super) fn hub_error_response(error: &HubError) -> Response<Full<Bytes>> {
             (StatusCode::NOT_FOUND, "ArgumentException")
         }
         HubError::Load(_) | HubError::Config(_) => (StatusCode::BAD_REQUEST, "ArgumentException"),
+        HubError::Store(_) if error.is_unavailable() => {
+            eprintln!("error: {error}");
+            (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailableException")
+        }
         HubError::Io { .. } | HubError::Store(_) => {
             eprintln!("error: {error}");
             (StatusCode::INTERNAL_SERVER_ERROR, "Exception")

@@ -51,6 +51,14 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether the store is out of reach for now (a lost database, a host shutting down):
+    /// nothing was written, and the same call may succeed later.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_) | StoreError::Closed)
+    }
+}
+
 /// The store key of a timer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TimerKey {

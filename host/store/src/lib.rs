@@ -22,6 +22,6 @@ mod postgres;
 mod redb_store;
 
 pub use contract::*;
-pub use location::{DEFAULT_LEASE, LocationError, PostgresLocation, StoreLocation, open};
+pub use location::{DEFAULT_LEASE, LocationError, PostgresLocation, StoreLocation, open, open_reader};
 pub use postgres::PostgresStore;
 pub use redb_store::RedbStore;

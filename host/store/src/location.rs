@@ -152,6 +152,20 @@ impl StoreLocation {
     }
 }
 
+impl StoreLocation {
+    /// What names the store itself, whatever the options: two hubs with one identity would
+    /// share their tables.
+    pub fn identity(&self) -> String {
+        match self {
+            StoreLocation::Redb(path) => path.display().to_string(),
+            StoreLocation::Postgres(location) => {
+                let base = location.url.split('?').next().unwrap_or_default();
+                format!("{}#{}", redact_password(base), location.schema)
+            }
+        }
+    }
+}
+
 impl PostgresLocation {
     /// The connection settings, as tokio-postgres reads the URL.
     pub(crate) fn config(&self) -> Result<tokio_postgres::Config, tokio_postgres::Error> {
@@ -165,6 +179,15 @@ pub async fn open(location: &StoreLocation) -> Result<Arc<dyn TaskStore>, StoreE
     Ok(match location {
         StoreLocation::Redb(path) => Arc::new(RedbStore::open(path)?),
         StoreLocation::Postgres(location) => crate::PostgresStore::connect(location).await?,
+    })
+}
+
+/// Opens the store at `location` to read it beside the hosts that serve it (`durable
+/// check`): a PostgreSQL hub is joined without taking any of its work.
+pub async fn open_reader(location: &StoreLocation) -> Result<Arc<dyn TaskStore>, StoreError> {
+    Ok(match location {
+        StoreLocation::Redb(path) => Arc::new(RedbStore::open(path)?),
+        StoreLocation::Postgres(location) => crate::PostgresStore::connect_reader(location).await?,
     })
 }
 

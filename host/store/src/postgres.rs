@@ -71,6 +71,16 @@ impl PostgresStore {
     /// Connects to the hub at `location`, creates or migrates its schema, registers this
     /// host and takes its share of the partitions before returning.
     pub async fn connect(location: &PostgresLocation) -> Result<Arc<Self>, StoreError> {
+        Self::connect_as(location, true).await
+    }
+
+    /// Connects to read the hub (`durable check`): the schema must exist at a version this
+    /// host knows; no leases are taken and no steps can commit.
+    pub async fn connect_reader(location: &PostgresLocation) -> Result<Arc<Self>, StoreError> {
+        Self::connect_as(location, false).await
+    }
+
+    async fn connect_as(location: &PostgresLocation, serve: bool) -> Result<Arc<Self>, StoreError> {
         let mut config = location
             .config()
             .map_err(|error| StoreError::Backend(format!("{location}: {}", describe(&error))))?;
@@ -97,7 +107,7 @@ impl PostgresStore {
         let sql = Sql::new(&location.schema);
         let partitions = {
             let mut client = pool.get().await.map_err(|error| pool_error(location, error))?;
-            schema::migrate(&mut client, &location.schema, &sql)
+            schema::migrate(&mut client, &location.schema, &sql, serve)
                 .await
                 .map_err(|error| match error {
                     schema::MigrateError::Postgres(error) => pg_error_at(location, &error),
@@ -121,6 +131,13 @@ impl PostgresStore {
         });
         shared.ids.fill(shared.reserve_id_block().await?);
         shared.ids.fill(shared.reserve_id_block().await?);
+        if !serve {
+            return Ok(Arc::new(PostgresStore {
+                shared,
+                tasks: Mutex::new(Vec::new()),
+                events: Mutex::new(None),
+            }));
+        }
         // The first round takes this host's share before the engine asks what is pending,
         // so that work comes from `recover`, not as an event.
         leases::round(&shared, false).await?;
@@ -134,6 +151,26 @@ impl PostgresStore {
             tasks: Mutex::new(tasks),
             events: Mutex::new(Some(events_rx)),
         }))
+    }
+
+    /// Deletes the hub at `location`: its schema with every table in it. For throw-away hubs
+    /// (benchmarks, tests); no host may be serving it.
+    pub async fn drop_hub(location: &PostgresLocation) -> Result<(), StoreError> {
+        let config = location
+            .config()
+            .map_err(|error| StoreError::Backend(format!("{location}: {}", describe(&error))))?;
+        let (client, connection) = config
+            .connect(tokio_postgres::NoTls)
+            .await
+            .map_err(|error| pg_error_at(location, &error))?;
+        let driver = tokio::spawn(connection);
+        let dropped = client
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", location.schema))
+            .await
+            .map_err(pg_error);
+        drop(client);
+        let _ = driver.await;
+        dropped
     }
 
     /// How many partitions the hub's work is split into (fixed when the hub is created).

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use durable_engine::check::{CheckReport, Verdict, check_candidate};
-use durable_store::{RedbStore, StoreError};
+use durable_store::{StoreError, StoreLocation};
 use durable_wasm::{Sandbox, WasmRuntime};
 
 use super::admin_http::{self, AdminRequest, Failure, failure, percent_encode};
@@ -22,7 +22,7 @@ const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Where the histories are.
 enum Target {
-    Store(PathBuf),
+    Store(StoreLocation),
     Remote {
         url: String,
         hub: String,
@@ -39,7 +39,9 @@ pub fn run(parsed: &Parsed) -> Result<i32, UsageError> {
                 "--store reads the store directly; --url, --task-hub and --key are for a running host",
             ));
         }
-        Some(store) => Target::Store(PathBuf::from(store)),
+        Some(store) => {
+            Target::Store(StoreLocation::parse(&store).map_err(|error| usage_error(&format!("--store: {error}")))?)
+        }
         None => Target::Remote {
             url: parsed.value("--url").unwrap_or(DEFAULT_URL).to_owned(),
             hub: parsed.value("--task-hub").unwrap_or("default").to_owned(),
@@ -71,41 +73,38 @@ pub fn run(parsed: &Parsed) -> Result<i32, UsageError> {
     })
 }
 
-async fn check_store(path: &Path, app: &Path) -> Result<CheckReport, Failure> {
-    if !path.is_file() {
-        // Store::open would create an empty store there.
+async fn check_store(location: &StoreLocation, app: &Path) -> Result<CheckReport, Failure> {
+    if let StoreLocation::Redb(path) = location
+        && !path.is_file()
+    {
+        // Opening would create an empty store there.
         return Err(failure(
             EXIT_UNREACHABLE,
             format!("no store at {} (give the --store of `durable serve`)", path.display()),
         ));
     }
-    let store = RedbStore::open(path).map_err(|error| match error {
-        StoreError::InUse => failure(
-            EXIT_UNREACHABLE,
-            format!(
-                "the store {} is in use, probably by a running host (a store can be open in one process \
+    let store = durable_store::open_reader(location)
+        .await
+        .map_err(|error| match error {
+            StoreError::InUse => failure(
+                EXIT_UNREACHABLE,
+                format!(
+                    "the store {location} is in use, probably by a running host (a store can be open in one process \
                  only).\nCheck through that host instead: durable check --app {} --url http://HOST:PORT",
-                path.display(),
-                app.display()
+                    app.display()
+                ),
             ),
-        ),
-        error => failure(
-            EXIT_UNREACHABLE,
-            format!("cannot open the store {}: {error}", path.display()),
-        ),
-    })?;
+            error => failure(EXIT_UNREACHABLE, format!("cannot open the store {location}: {error}")),
+        })?;
     let wasm = WasmRuntime::new(None)
         .map_err(|error| failure(EXIT_REFUSED, format!("cannot start the wasm engine: {error:#}")))?;
     let candidate = wasm
         .load(app, Sandbox::default())
         .await
         .map_err(|error| failure(EXIT_REFUSED, format!("the candidate was rejected: {error}")))?;
-    check_candidate(&store, &wasm, &candidate).await.map_err(|error| {
-        failure(
-            EXIT_UNREACHABLE,
-            format!("reading the store {}: {error}", path.display()),
-        )
-    })
+    check_candidate(&*store, &wasm, &candidate)
+        .await
+        .map_err(|error| failure(EXIT_UNREACHABLE, format!("reading the store {location}: {error}")))
 }
 
 async fn check_remote(url: &str, hub: &str, key: Option<&str>, app: &Path) -> Result<CheckReport, Failure> {

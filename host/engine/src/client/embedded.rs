@@ -16,7 +16,7 @@ use crate::runtime::Apps;
 use durable_core::history::{EntityId, EntityRecord, EventKind, HistoryEvent, Message, RuntimeStatus, Timestamp};
 use durable_core::replay::{self, RewindError};
 use durable_core::step;
-use durable_store::{ListCursor, ListFilter, RedbStore, Rejection, TaskStore, Write};
+use durable_store::{ListCursor, ListFilter, Rejection, StoreLocation, TaskStore, Write};
 use durable_wasm::{FunctionKind, LoadError, WasmRuntime};
 
 /// How to run a task hub.
@@ -111,24 +111,25 @@ impl TaskHub {
             }
         }
         let apps = Arc::new(Apps::new(apps));
-        let hub = TaskHub::open(&config.store_path, wasm, apps, config.dispatch, HubPolicy::default()).await?;
+        let store = StoreLocation::Redb(config.store_path.clone());
+        let hub = TaskHub::open(&store, wasm, apps, config.dispatch, HubPolicy::default()).await?;
         Ok((hub, errors))
     }
 
-    /// Opens the store at `store_path` and starts the loops over `apps`, which the caller
+    /// Opens the store at `location` and starts the loops over `apps`, which the caller
     /// may share with other task hubs and change while they run.
     pub async fn open(
-        store_path: &std::path::Path,
+        location: &StoreLocation,
         wasm: Arc<WasmRuntime>,
         apps: Arc<Apps>,
         dispatch: DispatchConfig,
         policy: HubPolicy,
     ) -> Result<TaskHub, StartError> {
         let store_error = |source| StartError::Store {
-            path: store_path.to_owned(),
+            location: location.to_string(),
             source,
         };
-        let store: Arc<dyn TaskStore> = Arc::new(RedbStore::open(store_path).map_err(store_error)?);
+        let store = durable_store::open(location).await.map_err(store_error)?;
         let dispatcher = Dispatcher::start(store.clone(), wasm, apps.clone(), dispatch)
             .await
             .map_err(store_error)?;
@@ -143,6 +144,12 @@ impl TaskHub {
     /// The loaded apps.
     pub fn apps(&self) -> &Apps {
         &self.apps
+    }
+
+    /// Closes the store without waiting for the loops: a shared store hands this host's
+    /// work to the others; writes still queued fail, unacknowledged.
+    pub async fn close_store(&self) {
+        self.store.close().await;
     }
 
     /// The hub's store.
@@ -169,6 +176,7 @@ impl TaskHub {
     /// Stops the loops once every submitted write is committed.
     pub async fn shutdown(self) {
         self.dispatcher.shutdown().await;
+        self.store.close().await;
     }
 
     async fn commit(&self, write: Write) -> Result<Result<u64, Rejection>, ClientError> {

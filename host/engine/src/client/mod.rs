@@ -107,6 +107,18 @@ pub enum ClientError {
     },
 }
 
+impl ClientError {
+    /// Whether the store was out of reach (a lost database, a host shutting down): nothing
+    /// was changed, and the same request may succeed later.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            ClientError::Store(error) => error.is_unavailable(),
+            ClientError::Commit(error) => error.0.is_unavailable(),
+            _ => false,
+        }
+    }
+}
+
 /// The status of an instance, as the API shows it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OrchestrationStatus {

@@ -80,6 +80,7 @@ pub(crate) async fn migrate(
     client: &mut deadpool_postgres::Client,
     schema: &str,
     sql: &Sql,
+    create: bool,
 ) -> Result<u32, MigrateError> {
     let txn = client.transaction().await?;
     txn.execute(
@@ -104,6 +105,11 @@ pub(crate) async fn migrate(
             }));
         }
         Some(_) => {}
+        None if !create => {
+            return Err(MigrateError::Store(StoreError::Backend(format!(
+                "no task hub in schema {schema} (give the --store of `durable serve`)"
+            ))));
+        }
         None => {
             txn.batch_execute(&CREATE_V1.replace("{s}", schema)).await?;
             txn.execute(
