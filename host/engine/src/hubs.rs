@@ -21,8 +21,9 @@ use crate::client::{HubPolicy, StartRate, TaskHub};
 use crate::config::{ConfigError, HostConfigFile, HttpLimits, HubConfig, is_valid_name};
 use crate::dispatch::DispatchConfig;
 use crate::runtime::{Apps, Deployment};
+use crate::shared_apps;
 use durable_core::history::RuntimeStatus;
-use durable_store::{ListFilter, StoreError};
+use durable_store::{ListFilter, StoreError, StoreLocation, TaskStore};
 use durable_wasm::{FunctionKind, LoadError, WasmRuntime};
 
 /// Why a host, a hub or one of its task hubs could not start.
@@ -256,7 +257,11 @@ pub struct Hub {
     connections: BTreeMap<String, Arc<TaskHub>>,
     apps: Arc<Apps>,
     wasm: Arc<WasmRuntime>,
-    deploying: tokio::sync::Mutex<()>,
+    deploying: Arc<tokio::sync::Mutex<()>>,
+    /// The store that keeps the hub's apps when several hosts share it.
+    shared: Option<Arc<dyn TaskStore>>,
+    /// Mirrors the changes other hosts make to the shared apps.
+    app_sync: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Hub {
@@ -272,6 +277,95 @@ impl Hub {
             dir: config.apps_dir.clone(),
             source,
         })?;
+        let in_hub = |source: StartError| StartError::InHub {
+            hub: config.name.clone(),
+            source: Box::new(source),
+        };
+        let mut stores = BTreeMap::new();
+        for (name, location) in &config.connections {
+            if let StoreLocation::Redb(path) = location
+                && let Some(dir) = path.parent()
+            {
+                std::fs::create_dir_all(dir).map_err(|source| HubError::Io {
+                    dir: dir.to_owned(),
+                    source,
+                })?;
+            }
+            let store = durable_store::open(location).await.map_err(|source| {
+                in_hub(StartError::Store {
+                    location: location.to_string(),
+                    source,
+                })
+            })?;
+            stores.insert(name.clone(), store);
+        }
+        // A store several hosts share keeps the hub's apps; otherwise the apps directory does.
+        let shared = stores
+            .get(&config.default_connection)
+            .filter(|store| store.shares_apps())
+            .cloned();
+        let apps = match &shared {
+            Some(store) => {
+                let apps = Arc::new(Apps::deployed(Vec::new()).with_idle_memory_bytes(config.limits.idle_memory_bytes));
+                shared_apps::declare(&config, &**store, &mut problems)
+                    .await
+                    .map_err(HubError::from)?;
+                shared_apps::sync(&config, &wasm, &**store, &apps, &mut problems)
+                    .await
+                    .map_err(HubError::from)?;
+                apps
+            }
+            None => Hub::load_local_apps(&config, &wasm, &mut problems).await?,
+        };
+        let starts = StartRate::new(config.limits.starts_per_second);
+        let mut connections = BTreeMap::new();
+        for (name, store) in stores {
+            let policy = HubPolicy {
+                payload_bytes: config.limits.payload_bytes,
+                starts: starts.clone(),
+            };
+            let dispatch = DispatchConfig {
+                activity_concurrency: config.limits.activity_concurrency,
+                ..dispatch.clone()
+            };
+            let location = config.connections[&name].to_string();
+            let task_hub = TaskHub::on_store(store, wasm.clone(), apps.clone(), dispatch, policy)
+                .await
+                .map_err(|source| in_hub(StartError::Store { location, source }))?;
+            connections.insert(name, Arc::new(task_hub));
+        }
+        let deploying = Arc::new(tokio::sync::Mutex::new(()));
+        let app_sync = shared.as_ref().and_then(|store| {
+            shared_apps::follow(
+                config.clone(),
+                wasm.clone(),
+                store.clone(),
+                apps.clone(),
+                deploying.clone(),
+            )
+        });
+        let hub = Hub {
+            keys: KeyRing::new(&config.keys),
+            config,
+            connections,
+            apps,
+            wasm,
+            deploying,
+            shared,
+            app_sync,
+        };
+        hub.collect_unused_versions().await?;
+        Ok((hub, problems))
+    }
+
+    /// The apps of a hub kept by this host alone: the declared ones and those deployed over
+    /// the admin API (`deployments.json` in the apps directory), with the older versions
+    /// still kept there.
+    async fn load_local_apps(
+        config: &HubConfig,
+        wasm: &Arc<WasmRuntime>,
+        problems: &mut Vec<String>,
+    ) -> Result<Arc<Apps>, StartError> {
         let mut manifest = read_manifest(&config.apps_dir)?;
         let mut current = Vec::new();
         let mut names: Vec<String> = config
@@ -292,7 +386,7 @@ impl Hub {
                 Some(Some(hash)) => config.apps_dir.join(format!("{hash}.wasm")),
                 None => settings.path.clone().expect("declared apps with a path only"),
             };
-            match load_and_keep(&wasm, &config.apps_dir, &source, &settings.sandbox()).await {
+            match load_and_keep(wasm, &config.apps_dir, &source, &settings.sandbox()).await {
                 Ok(app) => current.push(Deployment {
                     name,
                     app: Arc::new(app),
@@ -303,7 +397,7 @@ impl Hub {
         }
         let apps = Arc::new(Apps::deployed(current).with_idle_memory_bytes(config.limits.idle_memory_bytes));
         // Older versions stay loadable for the orchestrations pinned to them; `collect`
-        // below drops those nothing uses.
+        // drops those nothing uses.
         for hash in stored_versions(&config.apps_dir) {
             if apps.version(&hash).is_some() {
                 continue;
@@ -321,43 +415,7 @@ impl Hub {
                 .insert(deployment.app.hash.clone(), deployment.name.clone());
         }
         write_manifest(&config.apps_dir, &manifest)?;
-        let starts = StartRate::new(config.limits.starts_per_second);
-        let mut connections = BTreeMap::new();
-        for (name, store) in &config.connections {
-            if let durable_store::StoreLocation::Redb(path) = store
-                && let Some(dir) = path.parent()
-            {
-                std::fs::create_dir_all(dir).map_err(|source| HubError::Io {
-                    dir: dir.to_owned(),
-                    source,
-                })?;
-            }
-            let policy = HubPolicy {
-                payload_bytes: config.limits.payload_bytes,
-                starts: starts.clone(),
-            };
-            let dispatch = DispatchConfig {
-                activity_concurrency: config.limits.activity_concurrency,
-                ..dispatch.clone()
-            };
-            let task_hub = TaskHub::open(store, wasm.clone(), apps.clone(), dispatch, policy)
-                .await
-                .map_err(|error| StartError::InHub {
-                    hub: config.name.clone(),
-                    source: Box::new(error),
-                })?;
-            connections.insert(name.clone(), Arc::new(task_hub));
-        }
-        let hub = Hub {
-            keys: KeyRing::new(&config.keys),
-            config,
-            connections,
-            apps,
-            wasm,
-            deploying: tokio::sync::Mutex::new(()),
-        };
-        hub.collect_unused_versions().await?;
-        Ok((hub, problems))
+        Ok(apps)
     }
 
     /// The hub's name.
@@ -426,7 +484,7 @@ impl Hub {
             return Err(HubError::InvalidAppName(name.to_owned()));
         }
         let _deploying = self.deploying.lock().await;
-        let hash = hex(&Sha256::digest(bytes));
+        let hash = shared_apps::content_hash(bytes);
         let file = self.config.apps_dir.join(format!("{hash}.wasm"));
         let io = |source| HubError::Io {
             dir: self.config.apps_dir.clone(),
@@ -460,6 +518,9 @@ impl Hub {
             limits: settings.limits.clone(),
         };
         let info = app_info(&deployment, replaced);
+        if let Some(store) = &self.shared {
+            store.deploy_app(name, &hash, bytes, false).await?;
+        }
         self.apps.deploy(deployment);
         self.update_manifest(name, Some(hash))?;
         self.collect_unused_versions().await?;
@@ -487,6 +548,9 @@ impl Hub {
                 hub: self.config.name.clone(),
                 app: name.to_owned(),
             });
+        }
+        if let Some(store) = &self.shared {
+            store.remove_app(name).await?;
         }
         self.update_manifest(name, None)?;
         self.collect_unused_versions().await?;
@@ -522,6 +586,9 @@ impl Hub {
             }
         }
         let dropped = self.apps.retain_versions(&in_use);
+        if let Some(store) = &self.shared {
+            store.drop_app_versions(&dropped).await?;
+        }
         let current: HashSet<String> = self.apps.version_hashes().into_iter().collect();
         for hash in stored_versions(&self.config.apps_dir) {
             if !current.contains(&hash) {
@@ -533,6 +600,9 @@ impl Hub {
 
     /// Stops the hub's loops once every submitted write is committed.
     pub async fn shutdown(self) {
+        if let Some(app_sync) = &self.app_sync {
+            app_sync.abort();
+        }
         for (_, task_hub) in self.connections {
             match Arc::try_unwrap(task_hub) {
                 Ok(task_hub) => task_hub.shutdown().await,
@@ -626,10 +696,6 @@ async fn load_and_keep(
         );
     }
     Ok(app)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// Every hub of a host, its admin keys and its HTTP limits.

@@ -32,3 +32,4 @@ pub mod config;
 pub mod dispatch;
 pub mod hubs;
 pub mod runtime;
+mod shared_apps;

@@ -183,6 +183,17 @@ pub enum StoreEvent {
     Gained(Recovery),
 }
 
+/// The deployed apps of a hub whose store several hosts share: kept in the store so that
+/// every host runs the same versions, and an orchestration pinned to a version finds it on
+/// whichever host steps it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AppCatalog {
+    /// App name -> content hash of its current version (`None`: the app was removed).
+    pub current: std::collections::BTreeMap<String, Option<String>>,
+    /// Content hash -> app name, for every version kept.
+    pub versions: std::collections::BTreeMap<String, String>,
+}
+
 /// Which instances [`TaskStore::list`] returns.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ListFilter {
@@ -308,6 +319,44 @@ pub trait TaskStore: Send + Sync + 'static {
     /// The stream of [`StoreEvent`]s, taken once by the engine; `None` for a backend whose
     /// only writer is this host.
     fn take_events(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<StoreEvent>> {
+        None
+    }
+
+    /// Whether the store keeps the hub's apps ([`AppCatalog`]) for several hosts. A store
+    /// with one host leaves them to the host's apps directory.
+    fn shares_apps(&self) -> bool {
+        false
+    }
+
+    /// The hub's deployed apps, for a store that [shares them](TaskStore::shares_apps).
+    async fn app_catalog(&self) -> Result<AppCatalog, StoreError> {
+        Ok(AppCatalog::default())
+    }
+
+    /// The component of a version in the [`AppCatalog`].
+    async fn app_version(&self, _hash: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(None)
+    }
+
+    /// Keeps version `hash` of app `name` (if not kept already) and makes it the app's
+    /// current one; with `only_if_new`, only when the catalog has no entry for the app yet (a
+    /// host starting with a declared app does not undo a deployment).
+    async fn deploy_app(&self, _name: &str, _hash: &str, _bytes: &[u8], _only_if_new: bool) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Marks app `name` removed; its versions stay until dropped.
+    async fn remove_app(&self, _name: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Forgets versions no host needs any more.
+    async fn drop_app_versions(&self, _hashes: &[String]) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Changes whenever another host changed the [`AppCatalog`].
+    fn subscribe_apps(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         None
     }
 

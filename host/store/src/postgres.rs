@@ -28,8 +28,8 @@ use tokio::sync::{mpsc, watch};
 
 use crate::location::PostgresLocation;
 use crate::{
-    EntityAndInbox, EntityCommit, InstanceAndInbox, ListCursor, ListFilter, Notices, Recovery, Rejection, StepCommit,
-    StoreError, StoreEvent, TaskStore, TimerItem, TimerKey, Write, WriteResult, is_entity_key,
+    AppCatalog, EntityAndInbox, EntityCommit, InstanceAndInbox, ListCursor, ListFilter, Notices, Recovery, Rejection,
+    StepCommit, StoreError, StoreEvent, TaskStore, TimerItem, TimerKey, Write, WriteResult, is_entity_key,
 };
 use durable_core::history::{EntityRecord, HistoryEvent, InstanceRecord, Message, RuntimeStatus, Timestamp};
 use durable_core::step;
@@ -60,6 +60,8 @@ pub(crate) struct Shared {
     /// The partitions this host holds, with the epoch it acquired each with.
     pub(crate) owned: RwLock<HashMap<u32, i64>>,
     pub(crate) commits: watch::Sender<u64>,
+    /// Bumped when another host changed the hub's apps.
+    pub(crate) apps: watch::Sender<u64>,
     pub(crate) events: mpsc::UnboundedSender<StoreEvent>,
     pub(crate) closed: AtomicBool,
     /// Wakes the lease loop early (another host released partitions).
@@ -124,6 +126,7 @@ impl PostgresStore {
             partitions,
             owned: RwLock::new(HashMap::new()),
             commits: watch::Sender::new(0),
+            apps: watch::Sender::new(0),
             events: events_tx,
             closed: AtomicBool::new(false),
             lease_wake: tokio::sync::Notify::new(),
@@ -285,6 +288,21 @@ impl Shared {
             ));
         }
         Ok(recovery)
+    }
+
+    /// Changes the app catalog in one transaction that also tells the other hosts.
+    async fn change_apps(
+        &self,
+        change: impl AsyncFnOnce(&deadpool_postgres::Transaction<'_>) -> Result<(), tokio_postgres::Error>,
+    ) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let txn = client.transaction().await.map_err(pg_error)?;
+        change(&txn).await.map_err(pg_error)?;
+        let payload = listener::apps_payload(&self.host_id);
+        txn.execute(&self.sql.notify, &[&self.sql.channel, &payload])
+            .await
+            .map_err(pg_error)?;
+        txn.commit().await.map_err(pg_error)
     }
 
     async fn apply(&self, writes: &[Write]) -> Result<(Vec<WriteResult>, Notices), StoreError> {
@@ -1120,6 +1138,82 @@ impl TaskStore for PostgresStore {
 
     fn owns(&self, key: &str) -> bool {
         self.shared.owns(key)
+    }
+
+    fn shares_apps(&self) -> bool {
+        true
+    }
+
+    async fn app_catalog(&self) -> Result<AppCatalog, StoreError> {
+        let client = self.shared.client().await?;
+        let mut catalog = AppCatalog::default();
+        for row in client
+            .query(&self.shared.sql.app_current, &[])
+            .await
+            .map_err(pg_error)?
+        {
+            catalog.current.insert(row.get(0), row.get(1));
+        }
+        for row in client
+            .query(&self.shared.sql.app_versions, &[])
+            .await
+            .map_err(pg_error)?
+        {
+            catalog.versions.insert(row.get(0), row.get(1));
+        }
+        Ok(catalog)
+    }
+
+    async fn app_version(&self, hash: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let client = self.shared.client().await?;
+        let row = client
+            .query_opt(&self.shared.sql.app_version, &[&hash])
+            .await
+            .map_err(pg_error)?;
+        Ok(row.map(|row| row.get(0)))
+    }
+
+    async fn deploy_app(&self, name: &str, hash: &str, bytes: &[u8], only_if_new: bool) -> Result<(), StoreError> {
+        let sql = &self.shared.sql;
+        let set_current = if only_if_new {
+            &sql.add_app_current
+        } else {
+            &sql.set_app_current
+        };
+        self.shared
+            .change_apps(async |txn| {
+                txn.execute(&sql.keep_app_version, &[&hash, &name, &bytes]).await?;
+                txn.execute(set_current, &[&name, &Some(hash)]).await?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn remove_app(&self, name: &str) -> Result<(), StoreError> {
+        let sql = &self.shared.sql;
+        self.shared
+            .change_apps(async |txn| {
+                txn.execute(&sql.set_app_current, &[&name, &None::<&str>]).await?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn drop_app_versions(&self, hashes: &[String]) -> Result<(), StoreError> {
+        if hashes.is_empty() {
+            return Ok(());
+        }
+        let sql = &self.shared.sql;
+        self.shared
+            .change_apps(async |txn| {
+                txn.execute(&sql.drop_app_versions, &[&hashes]).await?;
+                Ok(())
+            })
+            .await
+    }
+
+    fn subscribe_apps(&self) -> Option<watch::Receiver<u64>> {
+        Some(self.shared.apps.subscribe())
     }
 
     fn take_events(&self) -> Option<mpsc::UnboundedReceiver<StoreEvent>> {

@@ -130,9 +130,20 @@ impl TaskHub {
             source,
         };
         let store = durable_store::open(location).await.map_err(store_error)?;
-        let dispatcher = Dispatcher::start(store.clone(), wasm, apps.clone(), dispatch)
+        TaskHub::on_store(store, wasm, apps, dispatch, policy)
             .await
-            .map_err(store_error)?;
+            .map_err(store_error)
+    }
+
+    /// Starts the loops over `apps` on a store the caller opened.
+    pub async fn on_store(
+        store: Arc<dyn TaskStore>,
+        wasm: Arc<WasmRuntime>,
+        apps: Arc<Apps>,
+        dispatch: DispatchConfig,
+        policy: HubPolicy,
+    ) -> Result<TaskHub, durable_store::StoreError> {
+        let dispatcher = Dispatcher::start(store.clone(), wasm, apps.clone(), dispatch).await?;
         Ok(TaskHub {
             store,
             apps,

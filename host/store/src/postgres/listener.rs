@@ -31,6 +31,9 @@ struct Payload {
     /// The sender gave partitions back: take them now rather than at the next round.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     released: bool,
+    /// The sender changed the hub's apps.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    apps: bool,
 }
 
 /// The notifications announcing a commit that made `ready` ready (possibly none).
@@ -52,6 +55,15 @@ pub(crate) fn payloads(host_id: &str, ready: &[&str]) -> Vec<String> {
     payloads
 }
 
+pub(crate) fn apps_payload(host_id: &str) -> String {
+    serde_json::to_string(&Payload {
+        h: host_id.to_owned(),
+        apps: true,
+        ..Payload::default()
+    })
+    .expect("payloads serialize")
+}
+
 pub(crate) fn released_payload(host_id: &str) -> String {
     serde_json::to_string(&Payload {
         h: host_id.to_owned(),
@@ -65,7 +77,7 @@ fn encode(host_id: &str, ready: Vec<&str>) -> String {
     serde_json::to_string(&Payload {
         h: host_id.to_owned(),
         r: ready.into_iter().map(str::to_owned).collect(),
-        released: false,
+        ..Payload::default()
     })
     .expect("payloads serialize")
 }
@@ -127,6 +139,9 @@ async fn listen(shared: &Shared, config: &tokio_postgres::Config, first: bool) -
         }
     }
     shared.commits.send_modify(|count| *count += 1);
+    if !first {
+        shared.apps.send_modify(|count| *count += 1);
+    }
     while let Some(message) = messages.recv().await {
         let AsyncMessage::Notification(notification) = message else {
             continue;
@@ -139,6 +154,9 @@ async fn listen(shared: &Shared, config: &tokio_postgres::Config, first: bool) -
         }
         if payload.released {
             shared.lease_wake.notify_one();
+        }
+        if payload.apps {
+            shared.apps.send_modify(|count| *count += 1);
         }
         let mine: Vec<String> = payload.r.iter().filter(|id| shared.owns(id)).cloned().collect();
         if !mine.is_empty() {

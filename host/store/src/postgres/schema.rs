@@ -60,6 +60,13 @@ CREATE TABLE {s}.partitions (
     expires timestamptz NOT NULL DEFAULT now()
 );
 CREATE TABLE {s}.hosts (host_id text PRIMARY KEY, seen timestamptz NOT NULL);
+CREATE TABLE {s}.app_versions (
+    hash text PRIMARY KEY,
+    name text NOT NULL,
+    wasm bytea NOT NULL,
+    added timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE {s}.app_current (name text PRIMARY KEY, hash text);
 CREATE SEQUENCE {s}.id_blocks;
 "#;
 
@@ -176,6 +183,13 @@ pub(crate) struct Sql {
     pub(crate) release: String,
     pub(crate) release_all: String,
     pub(crate) leave: String,
+    pub(crate) app_current: String,
+    pub(crate) app_versions: String,
+    pub(crate) app_version: String,
+    pub(crate) keep_app_version: String,
+    pub(crate) set_app_current: String,
+    pub(crate) add_app_current: String,
+    pub(crate) drop_app_versions: String,
 }
 
 impl Sql {
@@ -271,6 +285,19 @@ impl Sql {
                  WHERE owner = $1 AND id = ANY($2::int4[])"),
             release_all: s("UPDATE {s}.partitions SET owner = NULL, expires = now() WHERE owner = $1"),
             leave: s("DELETE FROM {s}.hosts WHERE host_id = $1"),
+            app_current: s("SELECT name, hash FROM {s}.app_current"),
+            app_versions: s("SELECT hash, name FROM {s}.app_versions"),
+            app_version: s("SELECT wasm FROM {s}.app_versions WHERE hash = $1"),
+            keep_app_version: s(
+                "INSERT INTO {s}.app_versions (hash, name, wasm) VALUES ($1, $2, $3) ON CONFLICT (hash) DO NOTHING",
+            ),
+            set_app_current: s("INSERT INTO {s}.app_current (name, hash) VALUES ($1, $2) \
+                 ON CONFLICT (name) DO UPDATE SET hash = excluded.hash"),
+            add_app_current: s(
+                "INSERT INTO {s}.app_current (name, hash) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+            ),
+            drop_app_versions: s("DELETE FROM {s}.app_versions WHERE hash = ANY($1::text[]) \
+                 AND hash NOT IN (SELECT hash FROM {s}.app_current WHERE hash IS NOT NULL)"),
         }
     }
 }
