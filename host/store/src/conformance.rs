@@ -488,6 +488,9 @@ pub async fn an_entity_batch_commits_its_row_answers_and_starts_together(backend
 pub trait Backend: Sync {
     /// Opens (the first time: creates) the store.
     async fn open(&self) -> Arc<dyn TaskStore>;
+
+    /// Removes what the case left (a backend whose stores outlive the test process).
+    async fn remove(&self) {}
 }
 
 /// Runs one case to completion on a runtime of its own.
@@ -497,7 +500,10 @@ pub fn run<B: Backend>(backend: B, case: impl AsyncFnOnce(&dyn Backend)) {
         .enable_all()
         .build()
         .expect("a tokio runtime")
-        .block_on(case(&backend));
+        .block_on(async {
+            case(&backend).await;
+            backend.remove().await;
+        });
 }
 
 /// Declares one `#[test]` per conformance case, each on a fresh backend from `$backend()`.

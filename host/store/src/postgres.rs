@@ -85,13 +85,13 @@ impl PostgresStore {
     async fn connect_as(location: &PostgresLocation, serve: bool) -> Result<Arc<Self>, StoreError> {
         let mut config = location
             .config()
-            .map_err(|error| StoreError::Backend(format!("{location}: {}", describe(&error))))?;
+            .map_err(|error| StoreError::Backend(describe(&error)))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(5));
         }
         if matches!(config.get_ssl_mode(), tokio_postgres::config::SslMode::Require) {
             return Err(StoreError::Backend(format!(
-                "{location}: sslmode=require is not supported yet (this build connects without TLS); \
+                "sslmode=require is not supported yet (this build connects without TLS); \
                  use sslmode=disable or prefer on a trusted network"
             )));
         }
@@ -108,11 +108,11 @@ impl PostgresStore {
             .map_err(|error| StoreError::Backend(error.to_string()))?;
         let sql = Sql::new(&location.schema);
         let partitions = {
-            let mut client = pool.get().await.map_err(|error| pool_error(location, error))?;
+            let mut client = pool.get().await.map_err(|error| pool_error(error))?;
             schema::migrate(&mut client, &location.schema, &sql, serve)
                 .await
                 .map_err(|error| match error {
-                    schema::MigrateError::Postgres(error) => pg_error_at(location, &error),
+                    schema::MigrateError::Postgres(error) => pg_error_of(&error),
                     schema::MigrateError::Store(error) => error,
                 })?
         };
@@ -161,11 +161,11 @@ impl PostgresStore {
     pub async fn drop_hub(location: &PostgresLocation) -> Result<(), StoreError> {
         let config = location
             .config()
-            .map_err(|error| StoreError::Backend(format!("{location}: {}", describe(&error))))?;
+            .map_err(|error| StoreError::Backend(describe(&error)))?;
         let (client, connection) = config
             .connect(tokio_postgres::NoTls)
             .await
-            .map_err(|error| pg_error_at(location, &error))?;
+            .map_err(|error| pg_error_of(&error))?;
         let driver = tokio::spawn(connection);
         let dropped = client
             .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", location.schema))
@@ -237,7 +237,7 @@ impl Shared {
     }
 
     pub(crate) async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {
-        self.pool.get().await.map_err(|error| pool_error(&self.location, error))
+        self.pool.get().await.map_err(|error| pool_error(error))
     }
 
     async fn reserve_id_block(&self) -> Result<u64, StoreError> {
@@ -899,22 +899,12 @@ fn corrupt(table: &'static str) -> impl FnOnce(serde_json::Error) -> StoreError 
 
 /// A failure of the database or of the connection to it, as a [`StoreError`].
 pub(crate) fn pg_error(error: tokio_postgres::Error) -> StoreError {
-    if error.as_db_error().is_some() {
-        StoreError::Backend(describe(&error))
-    } else {
-        StoreError::Unavailable(describe(&error))
-    }
+    pg_error_of(&error)
 }
 
-fn pg_error_at(location: &PostgresLocation, error: &tokio_postgres::Error) -> StoreError {
-    match pg_error_ref(error) {
-        StoreError::Unavailable(message) => StoreError::Unavailable(format!("{location}: {message}")),
-        StoreError::Backend(message) => StoreError::Backend(format!("{location}: {message}")),
-        other => other,
-    }
-}
-
-fn pg_error_ref(error: &tokio_postgres::Error) -> StoreError {
+/// Like [`pg_error`], for a borrowed error. The message does not repeat the store's
+/// location: whoever reports it names the store.
+fn pg_error_of(error: &tokio_postgres::Error) -> StoreError {
     if error.as_db_error().is_some() {
         StoreError::Backend(describe(error))
     } else {
@@ -922,10 +912,10 @@ fn pg_error_ref(error: &tokio_postgres::Error) -> StoreError {
     }
 }
 
-fn pool_error(location: &PostgresLocation, error: deadpool_postgres::PoolError) -> StoreError {
+fn pool_error(error: deadpool_postgres::PoolError) -> StoreError {
     match error {
-        deadpool_postgres::PoolError::Backend(error) => pg_error_at(location, &error),
-        other => StoreError::Unavailable(format!("{location}: {other}")),
+        deadpool_postgres::PoolError::Backend(error) => pg_error_of(&error),
+        other => StoreError::Unavailable(other.to_string()),
     }
 }
 
