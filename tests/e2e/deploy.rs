@@ -534,3 +534,85 @@ fn files_in(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// A config with hub `team` on a fresh PostgreSQL schema (lease 2 s) and an admin key; each
+/// host gets a config file of its own, so they share nothing but the database.
+fn postgres_config(label: &str, schema: &str) -> TestFile {
+    let file = temp_dir(label).file("durable.toml");
+    let url = format!(
+        "{}?schema={schema}&lease=2",
+        durable_store::conformance::test_postgres_url()
+    );
+    let text = format!("admin_keys = [\"{ADMIN_KEY}\"]\n\n[hubs.team]\nkeys = [\"{TEAM_KEY}\"]\nstore = \"{url}\"\n");
+    std::fs::write(&file, text).expect("writing the config");
+    file
+}
+
+#[test]
+fn a_version_deployed_through_one_host_runs_on_every_host_and_pinned_instances_keep_theirs() {
+    let schema = durable_store::conformance::fresh_schema("e2e_deploy");
+    let (config_a, config_b) = (
+        postgres_config("deploy-host-a", &schema),
+        postgres_config("deploy-host-b", &schema),
+    );
+    let a = Host::start_with_config(&config_a, &[]).unwrap();
+    let b = Host::start_with_config(&config_b, &[]).unwrap();
+    let (v1, v2) = (guest_app("versioned_v1"), guest_app("versioned_v2"));
+
+    deploy(&a, "versioned", &v1, false).assert_code(0);
+    // Started through B right after the deployment through A; the ids spread over both
+    // hosts' partitions, so each host steps some of them.
+    let early: Vec<String> = (0..8).map(|n| format!("early-{n}")).collect();
+    for id in &early {
+        let response = start(&b, "Stable", id);
+        assert_eq!(response.status, 202, "{id}: {}", response.text);
+    }
+    for id in &early {
+        wait_until_waiting(&a, id);
+    }
+
+    deploy(&b, "versioned", &v2, false).assert_code(0);
+    let late: Vec<String> = (0..8).map(|n| format!("late-{n}")).collect();
+    for id in &late {
+        let response = start(&a, "Stable", id);
+        assert_eq!(response.status, 202, "{id}: {}", response.text);
+    }
+    for id in &late {
+        wait_until_waiting(&b, id);
+    }
+    let listed = list_apps(&a);
+    assert_eq!(listed["apps"][0]["version"], version_of(&v2).as_str(), "{listed}");
+    assert_eq!(retained(&listed), [version_of(&v1)], "{listed}");
+
+    for id in early.iter().chain(&late) {
+        raise_go(&a, id);
+    }
+    for id in &early {
+        assert_eq!(
+            wait_for_output(&b, id),
+            "v1",
+            "{id} finishes on the version it started on"
+        );
+    }
+    for id in &late {
+        assert_eq!(
+            wait_for_output(&a, id),
+            "v2",
+            "{id} starts on the version deployed through B"
+        );
+    }
+    drop((a, b));
+    let location = match durable_store::StoreLocation::parse(&format!(
+        "{}?schema={schema}",
+        durable_store::conformance::test_postgres_url()
+    )) {
+        Ok(durable_store::StoreLocation::Postgres(location)) => location,
+        other => panic!("{other:?}"),
+    };
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(durable_store::PostgresStore::drop_hub(&location))
+        .unwrap();
+}
