@@ -905,7 +905,14 @@ pub(crate) fn pg_error(error: tokio_postgres::Error) -> StoreError {
 /// Like [`pg_error`], for a borrowed error. The message does not repeat the store's
 /// location: whoever reports it names the store.
 fn pg_error_of(error: &tokio_postgres::Error) -> StoreError {
-    if error.as_db_error().is_some() {
+    // The server going away (a restart, a crash, a failover) is unavailability too, though
+    // it comes as a server error: connection exceptions (class 08), shutdowns (57P01-57P03),
+    // too many connections (53300).
+    let server_going_away = error.code().is_some_and(|code| {
+        let code = code.code();
+        code.starts_with("08") || code.starts_with("57P") || code == "53300"
+    });
+    if error.as_db_error().is_some() && !server_going_away && !error.is_closed() {
         StoreError::Backend(describe(error))
     } else {
         StoreError::Unavailable(describe(error))
