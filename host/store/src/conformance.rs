@@ -636,3 +636,16 @@ pub async fn started_record(store: &dyn TaskStore, id: &str) -> InstanceRecord {
 pub fn first_step(record: &InstanceRecord, consumed: Vec<u64>) -> StepCommit {
     step(record, consumed)
 }
+
+/// Starts instance `id` and returns what the store answered (for backend-specific tests).
+pub async fn try_start(store: &dyn TaskStore, id: &str) -> WriteResult {
+    let (record, started) = start(store, id);
+    let (mut results, _) = store
+        .apply(&[Write::Start {
+            record: Box::new(record),
+            started,
+        }])
+        .await
+        .unwrap();
+    results.remove(0)
+}

@@ -339,6 +339,7 @@ impl Shared {
             for row in txn.query(&self.sql.lock_instances, &[&ids]).await? {
                 let id: String = row.get(0);
                 let record = InstanceRecord::decode(row.get(1)).ok();
+                batch.stored.insert(id.clone());
                 batch.rows.insert(id, record);
             }
         }
@@ -454,6 +455,8 @@ struct Batch<'s> {
     rows: HashMap<String, Option<InstanceRecord>>,
     /// Instances whose row must be written (or deleted) at the end.
     rows_changed: HashSet<String>,
+    /// Instances that had a row when the batch read them (locked by it since).
+    stored: HashSet<String>,
     /// Instances removed or replaced: their stored history, inbox and timers go.
     wiped: HashSet<String>,
     /// Instances whose stored history goes (continue-as-new).
@@ -478,6 +481,7 @@ impl<'s> Batch<'s> {
             shared,
             rows: HashMap::new(),
             rows_changed: HashSet::new(),
+            stored: HashSet::new(),
             wiped: HashSet::new(),
             history_reset: HashSet::new(),
             history_inserts: Vec::new(),
@@ -722,24 +726,26 @@ impl<'s> Batch<'s> {
             txn.execute(&sql.delete_messages, &[&ids, &keys]).await?;
         }
         let mut deleted_rows = Vec::new();
-        let (mut ids, mut created, mut statuses, mut records) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        // Rows the batch found are locked and updated; rows it creates are inserted, and if
+        // another host created one meanwhile the insert fails and the batch is tried again
+        // (then it sees that row: a second start of one id is refused, never merged).
+        let mut updated = Rows::default();
+        let mut created = Rows::default();
         for id in &self.rows_changed {
             match self.rows.get(id).and_then(Option::as_ref) {
-                Some(record) => {
-                    ids.push(id.as_str());
-                    created.push(record.created_time.0);
-                    statuses.push(i16::from(record.runtime_status.code()));
-                    records.push(record.encode());
-                }
+                Some(record) if self.stored.contains(id) => updated.push(id, record),
+                Some(record) => created.push(id, record),
                 None => deleted_rows.push(id.as_str()),
             }
         }
         if !deleted_rows.is_empty() {
             txn.execute(&sql.delete_instances, &[&deleted_rows]).await?;
         }
-        if !ids.is_empty() {
-            txn.execute(&sql.upsert_instances, &[&ids, &created, &statuses, &records])
-                .await?;
+        for (rows, statement) in [(&updated, &sql.upsert_instances), (&created, &sql.insert_instances)] {
+            if !rows.ids.is_empty() {
+                txn.execute(statement, &[&rows.ids, &rows.created, &rows.statuses, &rows.records])
+                    .await?;
+            }
         }
         if !self.history_inserts.is_empty() {
             let ids: Vec<&str> = self.history_inserts.iter().map(|row| row.0.as_str()).collect();
@@ -818,6 +824,24 @@ impl<'s> Batch<'s> {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// Instance rows of one bulk statement, column by column.
+#[derive(Default)]
+struct Rows<'a> {
+    ids: Vec<&'a str>,
+    created: Vec<i64>,
+    statuses: Vec<i16>,
+    records: Vec<Vec<u8>>,
+}
+
+impl<'a> Rows<'a> {
+    fn push(&mut self, id: &'a str, record: &InstanceRecord) {
+        self.ids.push(id);
+        self.created.push(record.created_time.0);
+        self.statuses.push(i16::from(record.runtime_status.code()));
+        self.records.push(record.encode());
     }
 }
 

@@ -157,6 +157,7 @@ pub(crate) struct Sql {
     pub(crate) delete_messages: String,
     pub(crate) delete_instances: String,
     pub(crate) upsert_instances: String,
+    pub(crate) insert_instances: String,
     pub(crate) insert_history: String,
     pub(crate) insert_messages: String,
     pub(crate) insert_work_items: String,
@@ -221,6 +222,8 @@ impl Sql {
                  SELECT * FROM unnest($1::text[], $2::int8[], $3::int2[], $4::bytea[]) \
                  ON CONFLICT (instance_id) DO UPDATE \
                  SET created = excluded.created, status = excluded.status, record = excluded.record"),
+            insert_instances: s("INSERT INTO {s}.instances (instance_id, created, status, record) \
+                 SELECT * FROM unnest($1::text[], $2::int8[], $3::int2[], $4::bytea[])"),
             insert_history: s("INSERT INTO {s}.history (instance_id, position, event) \
                  SELECT * FROM unnest($1::text[], $2::int8[], $3::bytea[])"),
             // Keys come from a sequence in the order of the batch, so an inbox reads in

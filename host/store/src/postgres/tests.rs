@@ -201,3 +201,28 @@ fn an_unreachable_server_and_a_missing_database_are_named() {
         );
     });
 }
+
+#[test]
+fn two_hosts_starting_one_id_at_once_create_it_once() {
+    run_in_schema("starts", async |schema| {
+        let first = PostgresStore::connect(&location(schema, "first", 2.0)).await.unwrap();
+        let second = PostgresStore::connect(&location(schema, "second", 2.0)).await.unwrap();
+        for round in 0..20 {
+            let id = format!("contested-{round}");
+            let (a, b) = tokio::join!(
+                conformance::try_start(&*first, &id),
+                conformance::try_start(&*second, &id)
+            );
+            let mut outcomes = [a, b];
+            outcomes.sort_by_key(|outcome| outcome.is_err());
+            assert_eq!(outcomes[0], Ok(1), "{id}: one start wins");
+            assert!(
+                matches!(outcomes[1], Err(Rejection::AlreadyExists(_))),
+                "{id}: the other is refused, not merged: {:?}",
+                outcomes[1]
+            );
+            let (_, inbox) = first.instance_and_inbox(&id, 10).await.unwrap();
+            assert_eq!(inbox.len(), 1, "{id}: one ExecutionStarted");
+        }
+    });
+}
