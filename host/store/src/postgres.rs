@@ -90,10 +90,11 @@ impl PostgresStore {
             config.connect_timeout(Duration::from_secs(5));
         }
         if matches!(config.get_ssl_mode(), tokio_postgres::config::SslMode::Require) {
-            return Err(StoreError::Backend(format!(
+            return Err(StoreError::Backend(
                 "sslmode=require is not supported yet (this build connects without TLS); \
                  use sslmode=disable or prefer on a trusted network"
-            )));
+                    .into(),
+            ));
         }
         let manager = deadpool_postgres::Manager::from_config(
             config.clone(),
@@ -108,7 +109,7 @@ impl PostgresStore {
             .map_err(|error| StoreError::Backend(error.to_string()))?;
         let sql = Sql::new(&location.schema);
         let partitions = {
-            let mut client = pool.get().await.map_err(|error| pool_error(error))?;
+            let mut client = pool.get().await.map_err(pool_error)?;
             schema::migrate(&mut client, &location.schema, &sql, serve)
                 .await
                 .map_err(|error| match error {
@@ -237,7 +238,7 @@ impl Shared {
     }
 
     pub(crate) async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {
-        self.pool.get().await.map_err(|error| pool_error(error))
+        self.pool.get().await.map_err(pool_error)
     }
 
     async fn reserve_id_block(&self) -> Result<u64, StoreError> {

@@ -40,7 +40,7 @@ pub fn run(parsed: &Parsed) -> Result<i32, UsageError> {
             ));
         }
         Some(store) => {
-            Target::Store(StoreLocation::parse(&store).map_err(|error| usage_error(&format!("--store: {error}")))?)
+            Target::Store(StoreLocation::parse(&store).map_err(|error| usage_error(format!("--store: {error}")))?)
         }
         None => Target::Remote {
             url: parsed.value("--url").unwrap_or(DEFAULT_URL).to_owned(),
