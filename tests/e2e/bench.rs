@@ -63,6 +63,49 @@ fn bench_all_prints_positive_figures_for_every_workload() {
 }
 
 #[test]
+fn bench_all_runs_every_workload_on_postgresql_with_two_hosts_and_drops_its_schemas() {
+    let dir = temp_dir("bench-postgres");
+    let url = durable_store::conformance::test_postgres_url();
+    let output = Command::new(env!("CARGO_BIN_EXE_durable"))
+        .args([
+            "bench",
+            "all",
+            "--instances",
+            "20",
+            "--json",
+            "--hosts",
+            "2",
+            "--store",
+            &url,
+            "--dir",
+        ])
+        .arg(dir.path())
+        .arg("--app")
+        .arg(example("bench"))
+        .arg("--app")
+        .arg(example("counter"))
+        .output()
+        .expect("running durable bench");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "durable bench failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let seen: BTreeSet<String> = stdout
+        .lines()
+        .map(|line| {
+            let report: Value = serde_json::from_str(line).unwrap_or_else(|error| panic!("not JSON ({error}): {line}"));
+            report["workload"].as_str().expect("a workload name").to_owned()
+        })
+        .collect();
+    let expected: BTreeSet<String> = WORKLOADS.iter().map(|name| (*name).to_owned()).collect();
+    assert_eq!(seen, expected, "stderr:\n{stderr}");
+    assert!(stderr.contains("PostgreSQL") && stderr.contains("2 hosts"), "{stderr}");
+    assert!(!stderr.contains("password"), "{stderr}");
+}
+
+#[test]
 fn bench_rejects_an_unknown_workload() {
     let output = Command::new(env!("CARGO_BIN_EXE_durable"))
         .args(["bench", "no-such-workload"])

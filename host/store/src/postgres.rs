@@ -89,6 +89,15 @@ impl PostgresStore {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(5));
         }
+        // A host paused (or cut off) in the middle of a transaction would keep its row locks,
+        // and with them its partitions and instances, for as long as it stays paused: the
+        // server ends such a session after one lease, so the others can take over.
+        let options = format!(
+            "{} -c idle_in_transaction_session_timeout={}",
+            config.get_options().unwrap_or_default(),
+            location.lease.as_millis().max(1000)
+        );
+        config.options(options.trim());
         if matches!(config.get_ssl_mode(), tokio_postgres::config::SslMode::Require) {
             return Err(StoreError::Backend(
                 "sslmode=require is not supported yet (this build connects without TLS); \
@@ -356,12 +365,22 @@ impl Shared {
             }
         }
         {
-            let owned = self.owned.read().expect("lease map");
+            let mut owned = self.owned.write().expect("lease map");
             batch.fenced_ok = fence
                 .into_iter()
                 .filter(|(partition, epoch)| owned.get(partition) == Some(epoch))
                 .map(|(partition, _)| partition)
                 .collect();
+            // A partition the database no longer gives this host is lost: forget it now, so
+            // the engine stops stepping its instances before the next lease round says so.
+            for partition in &plan.fenced_partitions {
+                if !batch.fenced_ok.contains(partition) && owned.remove(partition).is_some() {
+                    eprintln!(
+                        "warning: host {} lost partition {partition} to another host (a step was fenced)",
+                        self.host_id
+                    );
+                }
+            }
         }
         if !plan.work_keys.is_empty() {
             for row in txn.query(&self.sql.take_work_items, &[&plan.work_keys]).await? {

@@ -30,9 +30,25 @@ fn round_interval(lease: Duration) -> Duration {
     (lease / 10).clamp(Duration::from_millis(100), Duration::from_secs(1))
 }
 
-/// Renews and rebalances leases until the store closes.
+/// Hands the engine every instance of this host's partitions that has inbox messages. A
+/// safety net under the notifications: a message committed by a host that still believed it
+/// owned the partition (it had lost it and did not know yet) notifies nobody.
+pub(crate) async fn sweep(shared: &Shared) {
+    let owned: Vec<u32> = shared.owned.read().expect("lease map").keys().copied().collect();
+    match shared.pending(&owned).await {
+        Ok(pending) => {
+            if !pending.ready.is_empty() {
+                let _ = shared.events.send(StoreEvent::Ready(pending.ready));
+            }
+        }
+        Err(error) => eprintln!("warning: reading pending work failed: {error}"),
+    }
+}
+
+/// Renews and rebalances leases until the store closes; sweeps once per lease.
 pub(crate) async fn run(shared: Arc<Shared>) {
     let interval = round_interval(shared.location.lease);
+    let mut last_sweep = tokio::time::Instant::now();
     loop {
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
@@ -43,6 +59,10 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         }
         if let Err(error) = round(&shared, true).await {
             eprintln!("warning: lease round failed: {error}");
+        }
+        if last_sweep.elapsed() >= shared.location.lease {
+            last_sweep = tokio::time::Instant::now();
+            sweep(&shared).await;
         }
     }
 }

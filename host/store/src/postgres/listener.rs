@@ -128,16 +128,9 @@ async fn listen(shared: &Shared, config: &tokio_postgres::Config, first: bool) -
         driver.abort();
         return Err(error);
     }
-    if !first {
-        // Whatever was announced while this host was not listening is still in its tables.
-        let owned: Vec<u32> = shared.owned.read().expect("lease map").keys().copied().collect();
-        match shared.pending(&owned).await {
-            Ok(pending) => {
-                let _ = shared.events.send(StoreEvent::Ready(pending.ready));
-            }
-            Err(error) => eprintln!("warning: re-reading pending work failed: {error}"),
-        }
-    }
+    // Whatever was announced before this host listened (also between the engine's first
+    // read of its work and this LISTEN) is still in its tables.
+    super::leases::sweep(shared).await;
     shared.commits.send_modify(|count| *count += 1);
     if !first {
         shared.apps.send_modify(|count| *count += 1);
