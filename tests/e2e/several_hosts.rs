@@ -192,8 +192,11 @@ struct Slot {
 struct StartTally {
     /// Tries that reached no host or whose answer was lost, tried again.
     retried: usize,
-    /// Answers that were not 202 (503 while the store was down), tried again.
-    refused: Vec<u16>,
+    /// 503 answers (the store was unavailable), tried again.
+    unavailable: usize,
+    /// Other server errors (with how often each came), tried again, and failed at the end:
+    /// the API answers 503 when the store is unavailable.
+    unexpected: BTreeMap<String, usize>,
 }
 
 impl<'a> Fleet<'a> {
@@ -288,12 +291,22 @@ impl<'a> Fleet<'a> {
                     let reason = response.json();
                     assert!(reason.is_object(), "a 503 says why in JSON: {}", response.text);
                     maybe_applied = true;
-                    tally.lock().unwrap().refused.push(503);
+                    tally.lock().unwrap().unavailable += 1;
                     std::thread::sleep(Duration::from_millis(50));
                 }
-                Attempt::Answered(response) => {
-                    panic!("start {}: {} {}", expected.id, response.status, response.text)
+                Attempt::Answered(response) if response.status >= 500 => {
+                    maybe_applied = true;
+                    let answer = format!("{} {}", response.status, response.text);
+                    *tally.lock().unwrap().unexpected.entry(answer).or_default() += 1;
+                    std::thread::sleep(Duration::from_millis(50));
                 }
+                Attempt::Answered(response) => panic!(
+                    "start {}: {} {}; the hosts' stderr:\n{}",
+                    expected.id,
+                    response.status,
+                    response.text,
+                    self.stderr()
+                ),
                 Attempt::Refused(_) => tally.lock().unwrap().retried += 1,
                 Attempt::Lost(_) => {
                     maybe_applied = true;
@@ -450,7 +463,7 @@ fn three_hosts_killed_five_times_complete_every_instance_once_and_count_every_si
     let kills: Vec<(Duration, usize, bool)> = (0..5)
         .map(|_| {
             (
-                Duration::from_millis(200 + random.below(2800)),
+                Duration::from_millis(100 + random.below(1100)),
                 random.below(3) as usize,
                 random.below(2) == 0,
             )
@@ -533,6 +546,12 @@ fn three_hosts_killed_five_times_complete_every_instance_once_and_count_every_si
         check_stored_history(instance, stored.get(&instance.id));
     }
     fleet.assert_all_running();
+    let unexpected = &starts.lock().unwrap().unexpected;
+    assert!(
+        unexpected.is_empty(),
+        "server errors: {unexpected:#?}\nthe hosts' stderr:\n{}",
+        fleet.stderr()
+    );
     eprintln!("checked everything at {:?}", started.elapsed());
 }
 
@@ -595,11 +614,13 @@ fn hosts_reconnect_after_postgres_restarts_and_complete_every_acknowledged_start
         check_status(&instance, &fleet.wait_for_finish(&instance.id, deadline));
     }
     fleet.assert_all_running();
-    eprintln!(
-        "checked everything at {:?}; stderr:\n{}",
-        started.elapsed(),
+    let unexpected = &starts.lock().unwrap().unexpected;
+    assert!(
+        unexpected.is_empty(),
+        "while PostgreSQL was away the API answered other errors than 503: {unexpected:#?}\nthe hosts' stderr:\n{}",
         fleet.stderr()
     );
+    eprintln!("checked everything at {:?}", started.elapsed());
 }
 
 /// The partitions each host holds now, by host name.
