@@ -30,6 +30,9 @@ const GREETINGS: [&str; 3] = ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
 /// the tests run beside others on a small machine.
 const PATIENCE: Duration = Duration::from_secs(120);
 
+/// How long the takeover of a 2 s lease may take before it counts as never happening.
+const TAKEOVER: Duration = Duration::from_secs(30);
+
 /// A small deterministic generator (xorshift), seeded from DURABLE_TEST_SEED or the clock;
 /// the seed is printed so a failing run can be replayed.
 struct Random(u64);
@@ -636,9 +639,25 @@ fn partition_owners(hub: &PostgresHub) -> BTreeMap<String, usize> {
     .collect()
 }
 
-/// Polls the partition table until `done` holds.
-fn wait_for_partitions(hub: &PostgresHub, what: &str, done: impl Fn(&BTreeMap<String, usize>) -> bool) {
-    let deadline = Instant::now() + PATIENCE;
+/// The partitions `host` holds now, as a list for SQL (`3,7,12`).
+fn partitions_of(hub: &PostgresHub, host: &str) -> String {
+    hub.psql(&format!(
+        "SELECT string_agg(id::text, ',' ORDER BY id) FROM {}.partitions WHERE owner = '{host}'",
+        hub.schema
+    ))
+    .expect("reading the partition table")
+    .trim()
+    .to_owned()
+}
+
+/// Polls the partition table until `done` holds, for at most `timeout`.
+fn wait_for_partitions(
+    hub: &PostgresHub,
+    what: &str,
+    timeout: Duration,
+    done: impl Fn(&BTreeMap<String, usize>) -> bool,
+) {
+    let deadline = Instant::now() + timeout;
     loop {
         let owners = partition_owners(hub);
         if done(&owners) {
@@ -646,8 +665,8 @@ fn wait_for_partitions(hub: &PostgresHub, what: &str, done: impl Fn(&BTreeMap<St
         }
         assert!(
             Instant::now() < deadline,
-            "{what}: not within {PATIENCE:?}; partitions by owner: {owners:?}; sessions:\n{}",
-            sessions(hub)
+            "{what}: not within {timeout:?}; {}",
+            diagnosis(hub)
         );
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -662,8 +681,8 @@ fn sessions(hub: &PostgresHub) -> String {
     .unwrap_or_else(|error| error.to_string())
 }
 
-/// Polls one host for `id` until it finishes.
-fn wait_at(host: &Host, id: &str, deadline: Instant) -> Value {
+/// Polls one host for `id` until it finishes; on failure says what the hub looks like.
+fn wait_at(hub: &PostgresHub, host: &Host, id: &str, deadline: Instant) -> Value {
     loop {
         let status = host.request("GET", &status_path(id), None);
         if status.status == 200 && is_terminal(&status.json()) {
@@ -671,13 +690,33 @@ fn wait_at(host: &Host, id: &str, deadline: Instant) -> Value {
         }
         assert!(
             Instant::now() < deadline,
-            "{id} did not finish at {}; last: {} {}",
+            "{id} did not finish at {}; last: {} {}\n{}\nthe host's stderr:\n{}",
             host.base,
             status.status,
-            status.text
+            status.text,
+            diagnosis(hub),
+            host.stderr()
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The partitions' owners, what waits in the inbox and the work items, and the sessions.
+fn diagnosis(hub: &PostgresHub) -> String {
+    let waiting = hub
+        .psql(&format!(
+            "SELECT (SELECT count(DISTINCT instance_id) FROM {s}.inbox) || ' instances with messages, ' || \
+             (SELECT count(*) FROM {s}.work_items) || ' activities, ' || \
+             (SELECT count(*) FROM {s}.timers) || ' timers'",
+            s = hub.schema
+        ))
+        .unwrap_or_else(|error| error.to_string());
+    format!(
+        "partitions by owner: {:?}; waiting: {}; sessions:\n{}",
+        partition_owners(hub),
+        waiting.trim(),
+        sessions(hub)
+    )
 }
 
 fn start_at(host: &Host, instance: &Expected) {
@@ -692,9 +731,10 @@ fn a_host_paused_past_its_lease_writes_nothing_for_the_instances_taken_over() {
     let apps = vec![example("hello_sequence"), example("fan_out_fan_in")];
     let paused = hub.start_host(&apps, Some("paused")).expect("starting a host");
     let other = hub.start_host(&apps, Some("other")).expect("starting a host");
-    wait_for_partitions(&hub, "both hosts hold partitions", |owners| {
-        owners.get("paused").is_some_and(|count| *count > 0) && owners.get("other").is_some_and(|count| *count > 0)
+    wait_for_partitions(&hub, "the hosts share the partitions evenly", PATIENCE, |owners| {
+        owners.get("paused") == Some(&16) && owners.get("other") == Some(&16)
     });
+    let paused_partitions = partitions_of(&hub, "paused");
 
     // Fan-outs wide enough to be in the middle of their work, on both hosts, at the pause.
     let first: Vec<Expected> = (0..40).map(|index| fan_out(format!("first-{index}"), 25)).collect();
@@ -706,14 +746,34 @@ fn a_host_paused_past_its_lease_writes_nothing_for_the_instances_taken_over() {
     for instance in &first[20..] {
         start_at(&other, instance);
     }
-    wait_for_partitions(&hub, "the other host takes the paused host's partitions", |owners| {
-        !owners.contains_key("paused")
-    });
+    // What waits in the paused host's partitions (its leases have not expired yet): only a
+    // takeover gets it done.
+    let stranded = hub
+        .psql(&format!(
+            "SELECT (SELECT count(DISTINCT instance_id) FROM {s}.inbox WHERE partition IN ({paused_partitions})) \
+             || ' instances with messages, ' || \
+             (SELECT count(*) FROM {s}.work_items WHERE partition IN ({paused_partitions})) || ' activities'",
+            s = hub.schema
+        ))
+        .unwrap();
+    eprintln!("waiting in the paused host's partitions: {}", stranded.trim());
+    assert!(
+        !stranded.starts_with("0 instances"),
+        "nothing waits in the paused host's partitions, so the test proves nothing: {stranded}"
+    );
+    // A paused host is a dead one to the others: its leases expire and are taken (the lease is
+    // 2 s; the deadline is generous).
+    wait_for_partitions(
+        &hub,
+        "the other host takes the paused host's partitions",
+        TAKEOVER,
+        |owners| !owners.contains_key("paused"),
+    );
     eprintln!("taken over at {:?}", started.elapsed());
     let deadline = Instant::now() + PATIENCE;
     let statuses: Vec<Value> = first
         .iter()
-        .map(|instance| wait_at(&other, &instance.id, deadline))
+        .map(|instance| wait_at(&hub, &other, &instance.id, deadline))
         .collect();
     let before_resume = hub.stored_histories();
 
@@ -721,7 +781,7 @@ fn a_host_paused_past_its_lease_writes_nothing_for_the_instances_taken_over() {
     eprintln!("resumed at {:?}", started.elapsed());
     // The resumed host notices it lost its partitions and gets a share back; what it had in
     // flight from before the pause is fenced meanwhile.
-    wait_for_partitions(&hub, "the resumed host gets a share again", |owners| {
+    wait_for_partitions(&hub, "the resumed host gets a share again", PATIENCE, |owners| {
         owners.get("paused").is_some_and(|count| *count > 0)
     });
     // More work through the resumed host, so it steps instances (its own and, through the
@@ -732,7 +792,7 @@ fn a_host_paused_past_its_lease_writes_nothing_for_the_instances_taken_over() {
     }
     let second_statuses: Vec<Value> = second
         .iter()
-        .map(|instance| wait_at(&paused, &instance.id, deadline))
+        .map(|instance| wait_at(&hub, &paused, &instance.id, deadline))
         .collect();
 
     let after = hub.stored_histories();
@@ -766,15 +826,10 @@ fn a_host_stopped_with_sigterm_hands_its_instances_to_the_other_at_once() {
     let apps = vec![example("approval")];
     let leaving = hub.start_host(&apps, Some("leaving")).expect("starting a host");
     let staying = hub.start_host(&apps, Some("staying")).expect("starting a host");
-    wait_for_partitions(&hub, "the hosts share the partitions evenly", |owners| {
+    wait_for_partitions(&hub, "the hosts share the partitions evenly", PATIENCE, |owners| {
         owners.get("leaving") == Some(&16) && owners.get("staying") == Some(&16)
     });
-    let leaving_partitions = hub
-        .psql(&format!(
-            "SELECT string_agg(id::text, ',') FROM {}.partitions WHERE owner = 'leaving'",
-            hub.schema
-        ))
-        .unwrap();
+    let leaving_partitions = partitions_of(&hub, "leaving");
 
     let ids: Vec<String> = (0..24).map(|index| format!("approval-{index}")).collect();
     for id in &ids {
