@@ -182,7 +182,10 @@ struct Fleet<'a> {
 }
 
 struct Slot {
+    index: usize,
     name: String,
+    /// The stderr of its earlier lives, killed.
+    past: Vec<String>,
     host: Option<Host>,
     base: Option<String>,
     doomed: bool,
@@ -210,6 +213,8 @@ impl<'a> Fleet<'a> {
                 let name = format!("host{index}");
                 let host = hub.start_host(&apps, Some(&name)).expect("starting a host");
                 Slot {
+                    index,
+                    past: Vec::new(),
                     base: Some(host.base.clone()),
                     host: Some(host),
                     name,
@@ -350,29 +355,46 @@ impl<'a> Fleet<'a> {
     fn wait_for_finish(&self, id: &str, deadline: Instant) -> Value {
         loop {
             let response = self.get(&status_path(id));
-            if response.status == 200 {
-                let status = response.json();
-                if is_terminal(&status) {
-                    return status;
-                }
-                assert!(Instant::now() < deadline, "{id} did not finish; last status {status}");
-            } else {
-                assert!(
-                    Instant::now() < deadline,
-                    "{id} not found: {} {}",
+            // 200 when finished, 202 while pending or running, 404 before it exists.
+            let status = (response.status != 404).then(|| response.json());
+            if let Some(status) = &status
+                && is_terminal(status)
+            {
+                return status.clone();
+            }
+            if Instant::now() >= deadline {
+                eprintln!("{}", self.postmortem());
+                panic!(
+                    "{id} did not finish: {} {}\n{}",
                     response.status,
-                    response.text
+                    response.text,
+                    diagnosis(self.hub)
                 );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 
+    /// What every host printed on stderr, in every life, for a look after a failure.
+    fn postmortem(&self) -> String {
+        let slots = self.slots.lock().unwrap();
+        let mut text = String::from("=== the hosts' stderr, every life of each\n");
+        for slot in slots.iter() {
+            for (life, stderr) in slot.past.iter().enumerate() {
+                text.push_str(&format!("--- slot {}, life {}: {stderr}", slot.index, life + 1));
+            }
+            if let Some(host) = &slot.host {
+                text.push_str(&format!("--- {} (alive):\n{}", slot.name, host.stderr()));
+            }
+        }
+        text
+    }
+
     /// SIGKILLs host `index` once no guarded request to it is in flight, then starts it
     /// again: under its own name (it takes its leases back at once) or under a new one (its
     /// old leases expire and the others take them).
     fn kill_and_restart(&self, index: usize, same_name: bool) {
-        let (host, name) = {
+        let (host, old_name) = {
             let mut slots = self.slots.lock().unwrap();
             slots[index].doomed = true;
             while slots[index].guarded_in_flight > 0 {
@@ -382,12 +404,18 @@ impl<'a> Fleet<'a> {
             slot.base = None;
             slot.doomed = false;
             slot.lives += 1;
+            let old_name = slot.name.clone();
             if !same_name {
                 slot.name = format!("host{index}-life{}", slot.lives);
             }
-            (slot.host.take().expect("a host that is up"), slot.name.clone())
+            (slot.host.take().expect("a host that is up"), old_name)
         };
-        host.kill();
+        let stderr = format!("{old_name} until killed:\n{}", host.kill_returning_stderr());
+        let name = {
+            let mut slots = self.slots.lock().unwrap();
+            slots[index].past.push(stderr);
+            slots[index].name.clone()
+        };
         let host = self.hub.start_host(&self.apps, Some(&name)).expect("restarting a host");
         let mut slots = self.slots.lock().unwrap();
         slots[index].base = Some(host.base.clone());
@@ -874,4 +902,48 @@ fn a_host_stopped_with_sigterm_hands_its_instances_to_the_other_at_once() {
         stopped.elapsed()
     );
     assert_eq!(partition_owners(&hub), BTreeMap::from([("staying".to_owned(), 32)]));
+}
+
+#[test]
+fn a_host_restarting_while_instances_are_started_elsewhere_misses_none_of_them() {
+    // A host that comes up takes its partitions, reads what waits in them, and from then on
+    // learns of new messages by notification: nothing sent in between may fall through.
+    let hub = PostgresHub::fresh("sev_rejoin", 2.0);
+    let apps = vec![example("hello_sequence")];
+    let steady = hub.start_host(&apps, Some("steady")).expect("starting a host");
+    let mut restarting = hub.start_host(&apps, Some("restarting")).expect("starting a host");
+    wait_for_partitions(&hub, "the hosts share the partitions evenly", PATIENCE, |owners| {
+        owners.get("steady") == Some(&16) && owners.get("restarting") == Some(&16)
+    });
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let started = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut index = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let instance = hello_sequence(format!("hello-{index}"));
+                start_at(&steady, &instance);
+                started.lock().unwrap().push(instance);
+                index += 1;
+            }
+        });
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            for round in 0..20 {
+                // Under its own name it takes its partitions back at once, while instances
+                // keep being started in them through the other host.
+                restarting.kill();
+                restarting = hub.start_host(&apps, Some("restarting")).expect("restarting a host");
+                let so_far: Vec<Expected> = started.lock().unwrap().clone();
+                let deadline = Instant::now() + TAKEOVER;
+                for instance in &so_far {
+                    check_status(instance, &wait_at(&hub, &steady, &instance.id, deadline));
+                }
+                eprintln!("round {round}: all {} instances started so far completed", so_far.len());
+            }
+        }));
+        stop.store(true, Ordering::Relaxed);
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
+        }
+    });
 }

@@ -355,6 +355,13 @@ impl Host {
         let _ = self.child.wait();
     }
 
+    /// SIGKILL, then what the process printed on stderr until it died.
+    pub fn kill_returning_stderr(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.stderr()
+    }
+
     /// The exit status, if the process has exited (it is reaped then).
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
         self.child.try_wait().expect("waiting for durable")
