@@ -6,7 +6,8 @@
 //! committed twice, once by the host that lost the lease and once by the one that took it
 //! (fencing); a signal lost or counted twice across a takeover; hosts that do not reconnect
 //! after PostgreSQL comes back; a graceful stop that leaves its instances waiting for the
-//! lease to expire.
+//! lease to expire; a paused host whose open transaction keeps holding its locks; a host
+//! that starts up and misses a message sent between reading its partitions and listening.
 //!
 //! Histories are checked twice: as the API shows them (`showHistory`, one `TaskCompleted`
 //! per task) and as stored (every event, read with psql from the hub's tables: one
