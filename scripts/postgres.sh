@@ -3,18 +3,24 @@
 #
 #   scripts/postgres.sh start   # initdb under target/postgres (once), then start it
 #   scripts/postgres.sh url     # the URL of its `durable` database, for --store
+#   scripts/postgres.sh restart # pg_ctl restart -m immediate: a crash and recovery, for tests
 #   scripts/postgres.sh stop
 #   scripts/postgres.sh status
 #
 # It listens on 127.0.0.1 only, on DURABLE_PG_PORT (default 55432), with trust
-# authentication for the `durable` role: a local sandbox, never a server to expose.
+# authentication for the `durable` role: a local sandbox, never a server to expose. Its
+# files live in DURABLE_PG_DIR (default target/postgres), so a second server (another port,
+# another directory) can run beside the first, e.g. for a test that restarts its server.
 # Debian's `postgresql` package is installed when missing (as root, through apt). PostgreSQL
 # refuses to run as root, so under root the server runs as the package's `postgres` user,
 # which then owns target/postgres.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-dir="$PWD/target/postgres"
+dir="${DURABLE_PG_DIR:-$PWD/target/postgres}"
+if [[ "$dir" != /* ]]; then
+    dir="$PWD/$dir"
+fi
 data="$dir/data"
 port="${DURABLE_PG_PORT:-55432}"
 
@@ -90,12 +96,27 @@ stop() {
     fi
 }
 
+# An immediate restart: the server is killed without a checkpoint and recovers from its WAL,
+# as after a crash; clients lose their connections. It keeps the options it was started with.
+restart() {
+    if ! running; then
+        echo "postgres.sh: not running ($data); use start" >&2
+        exit 1
+    fi
+    as_owner "$(pg_bin)/pg_ctl" -D "$data" -l "$dir/server.log" -m immediate -w -t 60 restart >/dev/null || {
+        tail -n 20 "$dir/server.log" >&2
+        exit 1
+    }
+    echo "postgres.sh: restarted ($data)" >&2
+}
+
 case "${1:-}" in
 start)
     start
     echo "postgres://durable@127.0.0.1:$port/durable"
     ;;
 stop) stop ;;
+restart) restart ;;
 url) echo "postgres://durable@127.0.0.1:$port/durable" ;;
 status)
     if [[ -n "$(pg_bin)" ]] && running; then
@@ -106,7 +127,7 @@ status)
     fi
     ;;
 *)
-    echo "usage: scripts/postgres.sh start|stop|url|status" >&2
+    echo "usage: scripts/postgres.sh start|stop|restart|url|status" >&2
     exit 2
     ;;
 esac

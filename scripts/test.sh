@@ -24,5 +24,27 @@ node --test guest-sdk/js/test/
 echo "== build the example components" >&2
 examples/build.sh >/dev/null
 
+echo "== PostgreSQL for the store and end-to-end tests" >&2
+# The local server of scripts/postgres.sh, unless DURABLE_TEST_POSTGRES_URL names one
+# already. It is stopped when this script exits, failed or not, unless it was running
+# before (then it is someone's server and stays up). The PostgreSQL-restart test runs its own
+# server under target/postgres-restart; the test stops it, and so does this, should the
+# test have been killed.
+postgres_was_running=yes
+stop_postgres() {
+    DURABLE_PG_DIR=target/postgres-restart scripts/postgres.sh stop || true
+    if [[ "$postgres_was_running" != yes ]]; then
+        scripts/postgres.sh stop || true
+    fi
+}
+trap stop_postgres EXIT
+if [[ -z "${DURABLE_TEST_POSTGRES_URL:-}" ]]; then
+    if ! scripts/postgres.sh status >/dev/null 2>&1; then
+        postgres_was_running=no
+    fi
+    DURABLE_TEST_POSTGRES_URL="$(scripts/postgres.sh start | tail -n 1)"
+    export DURABLE_TEST_POSTGRES_URL
+fi
+
 echo "== cargo test" >&2
 cargo test --workspace

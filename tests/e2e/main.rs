@@ -42,3 +42,4 @@ mod management;
 mod official_clients;
 mod polyglot;
 mod sandbox;
+mod several_hosts;

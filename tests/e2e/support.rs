@@ -355,6 +355,18 @@ impl Host {
         let _ = self.child.wait();
     }
 
+    /// SIGKILL, then what the process printed on stderr until it died.
+    pub fn kill_returning_stderr(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.stderr()
+    }
+
+    /// The exit status, if the process has exited (it is reaped then).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().expect("waiting for durable")
+    }
+
     /// Sends `signal` to the host process.
     pub fn signal(&self, signal: i32) {
         #[allow(unsafe_code)]
@@ -472,6 +484,163 @@ impl Drop for Host {
     }
 }
 
+/// A task hub of its own (a fresh schema) on the test PostgreSQL server, for hosts started
+/// with [`PostgresHub::start_host`]. Declare it before the hosts: when dropped after a test
+/// that passed it drops its schema; after a failure it keeps it, and says so.
+pub struct PostgresHub {
+    /// The server's URL, without options.
+    pub server: String,
+    /// The hub's schema, `PREFIX_<uuid>`.
+    pub schema: String,
+    /// The partition lease hosts of this hub hold.
+    pub lease_seconds: f64,
+}
+
+impl PostgresHub {
+    /// A fresh hub on the server of [`durable_store::conformance::test_postgres_url`]
+    /// (`DURABLE_TEST_POSTGRES_URL`, else the local server of scripts/postgres.sh).
+    pub fn fresh(prefix: &str, lease_seconds: f64) -> PostgresHub {
+        PostgresHub::fresh_on(&durable_store::conformance::test_postgres_url(), prefix, lease_seconds)
+    }
+
+    /// A fresh hub on the server at `server`.
+    pub fn fresh_on(server: &str, prefix: &str, lease_seconds: f64) -> PostgresHub {
+        PostgresHub {
+            server: server.to_owned(),
+            schema: durable_store::conformance::fresh_schema(prefix),
+            lease_seconds,
+        }
+    }
+
+    /// The `--store` URL of a host of this hub; `host_id` names the host in the lease table
+    /// (a host restarted under the same name takes its own leases back at once).
+    pub fn store_url(&self, host_id: Option<&str>) -> String {
+        let separator = if self.server.contains('?') { '&' } else { '?' };
+        let mut url = format!(
+            "{}{separator}schema={}&lease={}",
+            self.server, self.schema, self.lease_seconds
+        );
+        if let Some(host_id) = host_id {
+            url.push_str(&format!("&host_id={host_id}"));
+        }
+        url
+    }
+
+    /// Starts a host of this hub with `apps` (components compiled once, into the shared
+    /// [`component_cache`]).
+    pub fn start_host(&self, apps: &[PathBuf], host_id: Option<&str>) -> Result<Host> {
+        Host::start_with_shared_cache(Path::new(&self.store_url(host_id)), apps)
+    }
+
+    /// Runs `sql` with psql against the server and returns its unaligned output, one row a
+    /// line, columns separated by `|`.
+    pub fn psql(&self, sql: &str) -> Result<String> {
+        psql(&self.server, sql)
+    }
+
+    /// Every orchestration's full history as stored (scheduling and bookkeeping events
+    /// included, which the API folds away), read straight from the hub's tables.
+    pub fn stored_histories(&self) -> std::collections::BTreeMap<String, Vec<durable_core::history::HistoryEvent>> {
+        let rows = self
+            .psql(&format!(
+                "SELECT instance_id, position, convert_from(event, 'UTF8') FROM {}.history \
+                 ORDER BY instance_id, position",
+                self.schema
+            ))
+            .expect("reading the histories with psql");
+        let mut histories = std::collections::BTreeMap::<String, Vec<_>>::new();
+        for row in rows.lines().filter(|row| !row.is_empty()) {
+            let mut columns = row.splitn(3, '|');
+            let (Some(id), Some(_position), Some(event)) = (columns.next(), columns.next(), columns.next()) else {
+                panic!("a history row is instance|position|event: {row:?}");
+            };
+            let event = durable_core::history::HistoryEvent::decode(event.as_bytes())
+                .unwrap_or_else(|error| panic!("a stored event of {id} does not decode ({error}): {event}"));
+            histories.entry(id.to_owned()).or_default().push(event);
+        }
+        histories
+    }
+}
+
+impl Drop for PostgresHub {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept the schema of the failed test: {} on {}", self.schema, self.server);
+        } else {
+            let _ = self.psql(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
+        }
+    }
+}
+
+/// Runs `sql` with psql against the database at `url`.
+pub fn psql(url: &str, sql: &str) -> Result<String> {
+    let output = Command::new("psql")
+        .arg(url)
+        .args(["-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .stdin(Stdio::null())
+        .output()
+        .context("running psql (the PostgreSQL client)")?;
+    if !output.status.success() {
+        bail!("psql: {}", String::from_utf8_lossy(&output.stderr).trim());
+    }
+    Ok(String::from_utf8(output.stdout)?)
+}
+
+/// A PostgreSQL server of one test's own (scripts/postgres.sh with DURABLE_PG_DIR under
+/// target/ and a free port), for a test that restarts it without disturbing the server the
+/// other tests share. Stopped when dropped.
+pub struct PostgresServer {
+    dir: PathBuf,
+    /// `postgres://durable@127.0.0.1:PORT/durable`
+    pub url: String,
+}
+
+impl PostgresServer {
+    /// Starts the server in `target/NAME` (created with initdb the first time).
+    pub fn start(name: &str) -> PostgresServer {
+        let dir = repo_root().join("target").join(name);
+        // A server left running by a killed run of this test would keep its old port.
+        let _ = postgres_script(&dir, None, "stop");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let url = postgres_script(&dir, Some(port), "start").expect("scripts/postgres.sh start");
+        let url = url.lines().last().expect("start prints the URL").trim().to_owned();
+        PostgresServer { dir, url }
+    }
+
+    /// `pg_ctl restart -m immediate`: the server crashes, recovers from its WAL and comes
+    /// back on the same port; every connection to it is cut.
+    pub fn restart(&self) {
+        postgres_script(&self.dir, None, "restart").expect("scripts/postgres.sh restart");
+    }
+}
+
+impl Drop for PostgresServer {
+    fn drop(&mut self) {
+        let _ = postgres_script(&self.dir, None, "stop");
+    }
+}
+
+fn postgres_script(dir: &Path, port: Option<u16>, command: &str) -> Result<String> {
+    let mut script = Command::new("bash");
+    script
+        .arg(repo_root().join("scripts/postgres.sh"))
+        .arg(command)
+        .env("DURABLE_PG_DIR", dir)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit());
+    if let Some(port) = port {
+        script.env("DURABLE_PG_PORT", port.to_string());
+    }
+    let output = script.output().context("running scripts/postgres.sh")?;
+    if !output.status.success() {
+        bail!("scripts/postgres.sh {command} failed ({})", output.status);
+    }
+    Ok(String::from_utf8(output.stdout)?)
+}
+
 /// The Functions 2.x prefix.
 pub const PREFIX: &str = "/runtime/webhooks/durabletask";
 
@@ -513,8 +682,49 @@ impl Response {
 
 /// One HTTP/1.1 request over a fresh connection.
 pub fn http(base: &str, method: &str, path: &str, body: Option<&str>, headers: &[(&str, &str)]) -> Result<Response> {
-    let authority = base.strip_prefix("http://").context("base must be http://")?;
-    let mut stream = TcpStream::connect(authority)?;
+    match try_http(base, method, path, body, headers) {
+        Attempt::Answered(response) => Ok(response),
+        Attempt::Refused(error) => Err(error.into()),
+        Attempt::Lost(error) => Err(error),
+    }
+}
+
+/// What became of one request to a host that may die meanwhile.
+#[derive(Debug)]
+pub enum Attempt {
+    /// The host answered.
+    Answered(Response),
+    /// No connection was made: the request never reached a host, so it was not applied.
+    Refused(std::io::Error),
+    /// The connection was made but no complete answer came back: the request may or may not
+    /// have been applied.
+    Lost(anyhow::Error),
+}
+
+/// One HTTP/1.1 request over a fresh connection, telling a request that never reached the
+/// host from one whose outcome is unknown.
+pub fn try_http(base: &str, method: &str, path: &str, body: Option<&str>, headers: &[(&str, &str)]) -> Attempt {
+    let Some(authority) = base.strip_prefix("http://") else {
+        return Attempt::Refused(std::io::Error::other(format!("{base}: base must be http://")));
+    };
+    let stream = match TcpStream::connect(authority) {
+        Ok(stream) => stream,
+        Err(error) => return Attempt::Refused(error),
+    };
+    match exchange(stream, authority, method, path, body, headers) {
+        Ok(response) => Attempt::Answered(response),
+        Err(error) => Attempt::Lost(error),
+    }
+}
+
+fn exchange(
+    mut stream: TcpStream,
+    authority: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> Result<Response> {
     stream.set_read_timeout(Some(Duration::from_secs(60)))?;
     let body = body.unwrap_or("");
     let mut request = format!(
