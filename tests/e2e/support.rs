@@ -21,23 +21,35 @@ pub fn repo_root() -> PathBuf {
         .to_owned()
 }
 
-/// The example apps in one language. Every set has the same function names and behaviour
-/// (E1_HelloSequence, E2_FanOutFanIn, E4_Approval, ReserveTicket, CityRecommender,
-/// FailAlways, Counter, ...); the Rust set has a few more apps (monitor, bank, bench).
+/// The example apps in one language, and the kind of store the host keeps them in. Every
+/// set has the same function names and behaviour (E1_HelloSequence, E2_FanOutFanIn,
+/// E4_Approval, ReserveTicket, CityRecommender, FailAlways, Counter, ...); the Rust set has a
+/// few more apps (monitor, bank, bench).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExampleSet {
     Rust,
     Python,
     JavaScript,
+    /// The Rust apps, served from a task hub in PostgreSQL (a fresh schema of the test
+    /// server, [`test_postgres_url`]) instead of a redb file.
+    RustOnPostgres,
 }
 
 impl ExampleSet {
+    /// The set whose apps this one runs: the language, whatever the store.
+    pub fn language(self) -> ExampleSet {
+        match self {
+            ExampleSet::RustOnPostgres => ExampleSet::Rust,
+            set => set,
+        }
+    }
+
     /// The argument of `examples/build.sh` that builds this set.
     fn build_arg(self) -> Option<&'static str> {
-        match self {
-            ExampleSet::Rust => None,
+        match self.language() {
             ExampleSet::Python => Some("python"),
             ExampleSet::JavaScript => Some("js"),
+            _ => None,
         }
     }
 }
@@ -51,6 +63,7 @@ pub fn example_apps() -> &'static [PathBuf] {
 /// The Python and JavaScript components are large and slow to compile, so they are also
 /// compiled once into [`component_cache`] before any test starts a host with them.
 pub fn example_apps_of(set: ExampleSet) -> &'static [PathBuf] {
+    let set = set.language();
     static SETS: [OnceLock<Vec<PathBuf>>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
     SETS[set as usize].get_or_init(|| {
         let mut command = Command::new("bash");
@@ -220,6 +233,9 @@ pub struct Host {
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
     /// The directory the host owns (see [`Host::owning`]), removed after the host is killed.
     dir: Option<TestDir>,
+    /// The PostgreSQL hub the host owns (see [`Host::owning_hub`]), dropped after the host
+    /// is killed.
+    hub: Option<PostgresHub>,
 }
 
 impl Host {
@@ -287,6 +303,7 @@ impl Host {
                 base,
                 stderr,
                 dir: None,
+                hub: None,
             }),
             Err(_) => {
                 let _ = child.kill();
@@ -301,23 +318,56 @@ impl Host {
         Host::with_example_set(ExampleSet::Rust, label)
     }
 
-    /// Starts the host with every example app of `set`.
+    /// Starts the host with every example app of `set`, on a fresh store: a redb file in a
+    /// temp dir, or for [`ExampleSet::RustOnPostgres`] a fresh PostgreSQL hub (its apps
+    /// directory in a temp dir), dropped with the host.
     pub fn with_example_set(set: ExampleSet, label: &str) -> Host {
         let dir = temp_dir(&format!("{label}-{set:?}"));
-        let store = dir.join("store.redb");
         let apps = example_apps_of(set);
-        let host = if set == ExampleSet::Rust {
-            Host::start(&store, apps)
-        } else {
-            Host::start_with_shared_cache(&store, apps)
+        let host = match set {
+            ExampleSet::Rust => Host::start(&dir.join("store.redb"), apps),
+            ExampleSet::Python | ExampleSet::JavaScript => Host::start_with_shared_cache(&dir.join("store.redb"), apps),
+            ExampleSet::RustOnPostgres => {
+                let hub = PostgresHub::fresh();
+                return Host::start_on_hub(&hub, &dir, apps, &[])
+                    .expect("starting durable")
+                    .owning(dir)
+                    .owning_hub(hub);
+            }
         };
         host.expect("starting durable").owning(dir)
+    }
+
+    /// Starts the host on the PostgreSQL `hub`, with `dir` for what a host keeps in files
+    /// (deployed apps under `dir/apps`), the shared [`component_cache`] and extra `durable
+    /// serve` arguments. Several hosts may serve one hub; a restarted host is given the same
+    /// hub.
+    pub fn start_on_hub(hub: &PostgresHub, dir: &Path, apps: &[PathBuf], args: &[&str]) -> Result<Host> {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_durable"));
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--store", hub.url()])
+            .arg("--apps-dir")
+            .arg(dir.join("apps"))
+            .arg("--component-cache")
+            .arg(component_cache())
+            .args(args);
+        for app in apps {
+            command.arg("--app").arg(app);
+        }
+        Host::spawn(command)
     }
 
     /// Makes `dir` (the host's store, config and apps) the host's own: removed once the
     /// host is killed, when it is dropped.
     pub fn owning(mut self, dir: TestDir) -> Host {
         self.dir = Some(dir);
+        self
+    }
+
+    /// Makes `hub` the host's own: its schema is dropped once the host is killed, when it
+    /// is dropped.
+    pub fn owning_hub(mut self, hub: PostgresHub) -> Host {
+        self.hub = Some(hub);
         self
     }
 
@@ -469,6 +519,56 @@ impl Drop for Host {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The URL of the test PostgreSQL server: `DURABLE_TEST_POSTGRES_URL`, else the one
+/// `scripts/postgres.sh start` starts (as the store's conformance suite finds it).
+pub fn test_postgres_url() -> String {
+    durable_store::conformance::test_postgres_url()
+}
+
+/// A task hub of its own in the test PostgreSQL server: a fresh schema, dropped with
+/// everything in it when this is dropped (kept, and named, when the test failed). Keep it
+/// in a variable declared before any [`Host`] serving it, or give it to the host with
+/// [`Host::owning_hub`], so the hosts are stopped first.
+pub struct PostgresHub {
+    url: String,
+    location: durable_store::PostgresLocation,
+}
+
+impl PostgresHub {
+    /// A hub in a schema no other test uses.
+    pub fn fresh() -> PostgresHub {
+        let server = test_postgres_url();
+        let schema = durable_store::conformance::fresh_schema("e2e");
+        let separator = if server.contains('?') { '&' } else { '?' };
+        let url = format!("{server}{separator}schema={schema}");
+        match durable_store::StoreLocation::parse(&url) {
+            Ok(durable_store::StoreLocation::Postgres(location)) => PostgresHub { url, location },
+            other => panic!("{url} is not a PostgreSQL location: {other:?}"),
+        }
+    }
+
+    /// The `--store` URL of the hub.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for PostgresHub {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept the hub of the failed test: {}", self.url);
+            return;
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime to drop the hub");
+        if let Err(error) = runtime.block_on(durable_store::PostgresStore::drop_hub(&self.location)) {
+            eprintln!("could not drop the hub {}: {error}", self.url);
+        }
     }
 }
 
