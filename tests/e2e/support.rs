@@ -313,9 +313,15 @@ impl Host {
         }
     }
 
-    /// Starts the host with every Rust example app.
+    /// Starts the host with every Rust example app, on a redb store; with
+    /// `DURABLE_E2E_STORE=postgres` in the environment, on a fresh PostgreSQL hub instead, so
+    /// every test written over this helper can be run against PostgreSQL too.
     pub fn with_examples(label: &str) -> Host {
-        Host::with_example_set(ExampleSet::Rust, label)
+        let set = match std::env::var("DURABLE_E2E_STORE").as_deref() {
+            Ok("postgres") => ExampleSet::RustOnPostgres,
+            _ => ExampleSet::Rust,
+        };
+        Host::with_example_set(set, label)
     }
 
     /// Starts the host with every example app of `set`, on a fresh store: a redb file in a
