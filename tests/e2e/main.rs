@@ -2,11 +2,15 @@
 //! over 127.0.0.1.
 
 /// Turns tests written once over an `ExampleSet` into one `#[test]` per language:
-/// `rust::NAME`, `python::NAME` and `js::NAME`, each against that language's example apps.
+/// `rust::NAME`, `python::NAME` and `js::NAME`, each against that language's example apps
+/// on a redb store, and `rust_postgres::NAME`, the Rust apps on a PostgreSQL hub.
 macro_rules! in_every_language {
     ($($test:ident),* $(,)?) => {
         mod rust {
             $(#[test] fn $test() { super::$test(crate::support::ExampleSet::Rust) })*
+        }
+        mod rust_postgres {
+            $(#[test] fn $test() { super::$test(crate::support::ExampleSet::RustOnPostgres) })*
         }
         in_python_and_javascript!($($test),*);
     };

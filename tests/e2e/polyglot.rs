@@ -32,7 +32,7 @@ fn determinism_app(set: ExampleSet) -> &'static Path {
                 "js",
                 &[("DURABLE_JS_TOOLCHAIN", repo_root().join("target/polyglot/js"))],
             ),
-            ExampleSet::Rust => unreachable!("Rust guests are built by cargo"),
+            ExampleSet::Rust | ExampleSet::RustOnPostgres => unreachable!("Rust guests are built by cargo"),
         };
         let out = repo_root().join(format!("target/polyglot/tests/{language}-determinism.wasm"));
         let status = Command::new(env!("CARGO_BIN_EXE_durable"))

@@ -21,23 +21,35 @@ pub fn repo_root() -> PathBuf {
         .to_owned()
 }
 
-/// The example apps in one language. Every set has the same function names and behaviour
-/// (E1_HelloSequence, E2_FanOutFanIn, E4_Approval, ReserveTicket, CityRecommender,
-/// FailAlways, Counter, ...); the Rust set has a few more apps (monitor, bank, bench).
+/// The example apps in one language, and the kind of store the host keeps them in. Every
+/// set has the same function names and behaviour (E1_HelloSequence, E2_FanOutFanIn,
+/// E4_Approval, ReserveTicket, CityRecommender, FailAlways, Counter, ...); the Rust set has a
+/// few more apps (monitor, bank, bench).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExampleSet {
     Rust,
     Python,
     JavaScript,
+    /// The Rust apps, served from a task hub in PostgreSQL (a fresh schema of the test
+    /// server, [`durable_store::conformance::test_postgres_url`]) instead of a redb file.
+    RustOnPostgres,
 }
 
 impl ExampleSet {
+    /// The set whose apps this one runs: the language, whatever the store.
+    pub fn language(self) -> ExampleSet {
+        match self {
+            ExampleSet::RustOnPostgres => ExampleSet::Rust,
+            set => set,
+        }
+    }
+
     /// The argument of `examples/build.sh` that builds this set.
     fn build_arg(self) -> Option<&'static str> {
-        match self {
-            ExampleSet::Rust => None,
+        match self.language() {
             ExampleSet::Python => Some("python"),
             ExampleSet::JavaScript => Some("js"),
+            _ => None,
         }
     }
 }
@@ -51,6 +63,7 @@ pub fn example_apps() -> &'static [PathBuf] {
 /// The Python and JavaScript components are large and slow to compile, so they are also
 /// compiled once into [`component_cache`] before any test starts a host with them.
 pub fn example_apps_of(set: ExampleSet) -> &'static [PathBuf] {
+    let set = set.language();
     static SETS: [OnceLock<Vec<PathBuf>>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
     SETS[set as usize].get_or_init(|| {
         let mut command = Command::new("bash");
@@ -220,6 +233,9 @@ pub struct Host {
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
     /// The directory the host owns (see [`Host::owning`]), removed after the host is killed.
     dir: Option<TestDir>,
+    /// The PostgreSQL hub the host owns (see [`Host::owning_hub`]), dropped after the host
+    /// is killed.
+    hub: Option<PostgresHub>,
 }
 
 impl Host {
@@ -287,6 +303,7 @@ impl Host {
                 base,
                 stderr,
                 dir: None,
+                hub: None,
             }),
             Err(_) => {
                 let _ = child.kill();
@@ -296,28 +313,67 @@ impl Host {
         }
     }
 
-    /// Starts the host with every Rust example app.
+    /// Starts the host with every Rust example app, on a redb store; with
+    /// `DURABLE_E2E_STORE=postgres` in the environment, on a fresh PostgreSQL hub instead, so
+    /// every test written over this helper can be run against PostgreSQL too.
     pub fn with_examples(label: &str) -> Host {
-        Host::with_example_set(ExampleSet::Rust, label)
+        let set = match std::env::var("DURABLE_E2E_STORE").as_deref() {
+            Ok("postgres") => ExampleSet::RustOnPostgres,
+            _ => ExampleSet::Rust,
+        };
+        Host::with_example_set(set, label)
     }
 
-    /// Starts the host with every example app of `set`.
+    /// Starts the host with every example app of `set`, on a fresh store: a redb file in a
+    /// temp dir, or for [`ExampleSet::RustOnPostgres`] a fresh PostgreSQL hub (its apps
+    /// directory in a temp dir), dropped with the host.
     pub fn with_example_set(set: ExampleSet, label: &str) -> Host {
         let dir = temp_dir(&format!("{label}-{set:?}"));
-        let store = dir.join("store.redb");
         let apps = example_apps_of(set);
-        let host = if set == ExampleSet::Rust {
-            Host::start(&store, apps)
-        } else {
-            Host::start_with_shared_cache(&store, apps)
+        let host = match set {
+            ExampleSet::Rust => Host::start(&dir.join("store.redb"), apps),
+            ExampleSet::Python | ExampleSet::JavaScript => Host::start_with_shared_cache(&dir.join("store.redb"), apps),
+            ExampleSet::RustOnPostgres => {
+                let hub = PostgresHub::fresh("e2e", 10.0);
+                return Host::start_on_hub(&hub.store_url(None), &dir.join("apps"), apps, &[])
+                    .expect("starting durable")
+                    .owning(dir)
+                    .owning_hub(hub);
+            }
         };
         host.expect("starting durable").owning(dir)
+    }
+
+    /// Starts a host of the PostgreSQL hub at `store_url` (see [`PostgresHub::store_url`]),
+    /// with `apps_dir` for the hub's apps it caches, the shared [`component_cache`] and extra
+    /// `durable serve` arguments. Several hosts may serve one hub; a restarted host is given
+    /// the same URL.
+    pub fn start_on_hub(store_url: &str, apps_dir: &Path, apps: &[PathBuf], args: &[&str]) -> Result<Host> {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_durable"));
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--store", store_url])
+            .arg("--apps-dir")
+            .arg(apps_dir)
+            .arg("--component-cache")
+            .arg(component_cache())
+            .args(args);
+        for app in apps {
+            command.arg("--app").arg(app);
+        }
+        Host::spawn(command)
     }
 
     /// Makes `dir` (the host's store, config and apps) the host's own: removed once the
     /// host is killed, when it is dropped.
     pub fn owning(mut self, dir: TestDir) -> Host {
         self.dir = Some(dir);
+        self
+    }
+
+    /// Makes `hub` the host's own: its schema is dropped once the host is killed, when it
+    /// is dropped.
+    pub fn owning_hub(mut self, hub: PostgresHub) -> Host {
+        self.hub = Some(hub);
         self
     }
 
@@ -494,6 +550,8 @@ pub struct PostgresHub {
     pub schema: String,
     /// The partition lease hosts of this hub hold.
     pub lease_seconds: f64,
+    /// The apps directory its hosts share (a cache of the hub's apps, by content hash).
+    apps: TestDir,
 }
 
 impl PostgresHub {
@@ -509,6 +567,7 @@ impl PostgresHub {
             server: server.to_owned(),
             schema: durable_store::conformance::fresh_schema(prefix),
             lease_seconds,
+            apps: temp_dir(&format!("{prefix}-apps")),
         }
     }
 
@@ -529,7 +588,7 @@ impl PostgresHub {
     /// Starts a host of this hub with `apps` (components compiled once, into the shared
     /// [`component_cache`]).
     pub fn start_host(&self, apps: &[PathBuf], host_id: Option<&str>) -> Result<Host> {
-        Host::start_with_shared_cache(Path::new(&self.store_url(host_id)), apps)
+        Host::start_on_hub(&self.store_url(host_id), self.apps.path(), apps, &[])
     }
 
     /// Runs `sql` with psql against the server and returns its unaligned output, one row a
