@@ -518,10 +518,14 @@ impl Hub {
             limits: settings.limits.clone(),
         };
         let info = app_info(&deployment, replaced);
-        if let Some(store) = &self.shared {
-            store.deploy_app(name, &hash, bytes, false).await?;
-        }
+        let published = match &self.shared {
+            Some(store) => Some(store.deploy_app(name, &hash, bytes, false).await?),
+            None => None,
+        };
         self.apps.deploy(deployment);
+        if let (Some(store), Some(version)) = (&self.shared, published) {
+            shared_apps::publish(&self.config, &self.wasm, &**store, &self.apps, version).await?;
+        }
         self.update_manifest(name, Some(hash))?;
         self.collect_unused_versions().await?;
         Ok(info)
@@ -550,7 +554,8 @@ impl Hub {
             });
         }
         if let Some(store) = &self.shared {
-            store.remove_app(name).await?;
+            let version = store.remove_app(name).await?;
+            shared_apps::publish(&self.config, &self.wasm, &**store, &self.apps, version).await?;
         }
         self.update_manifest(name, None)?;
         self.collect_unused_versions().await?;
@@ -586,7 +591,9 @@ impl Hub {
             }
         }
         let dropped = self.apps.retain_versions(&in_use);
-        if let Some(store) = &self.shared {
+        if let Some(store) = &self.shared
+            && !dropped.is_empty()
+        {
             store.drop_app_versions(&dropped).await?;
         }
         let current: HashSet<String> = self.apps.version_hashes().into_iter().collect();

@@ -37,7 +37,9 @@ pub(crate) async fn declare(
             continue;
         }
         match std::fs::read(path) {
-            Ok(bytes) => store.deploy_app(name, &content_hash(&bytes), &bytes, true).await?,
+            Ok(bytes) => {
+                store.deploy_app(name, &content_hash(&bytes), &bytes, true).await?;
+            }
             Err(error) => problems.push(format!(
                 "hub '{}': app '{name}' rejected: cannot read {}: {error}",
                 config.name,
@@ -50,7 +52,7 @@ pub(crate) async fn declare(
 
 /// Makes `apps` what the catalog says: current versions deployed, removed apps removed,
 /// every kept version loaded, versions the catalog dropped dropped (unless still running
-/// here).
+/// here). Then records in the store that this host runs the catalog as of the version read.
 pub(crate) async fn sync(
     config: &HubConfig,
     wasm: &WasmRuntime,
@@ -97,6 +99,36 @@ pub(crate) async fn sync(
     }
     let kept: HashSet<String> = catalog.versions.keys().cloned().collect();
     apps.retain_versions(&kept);
+    // Also after a version failed to load: it is reported, and waiting for it would not help.
+    store.apps_loaded(catalog.version).await
+}
+
+/// How long a deployment waits for the other hosts to load it.
+const DEPLOY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// After this host changed the catalog (to `version`): mirrors the catalog here and waits
+/// until every live host runs it, so that when a deployment returns every host serves it.
+/// A host that does not follow within [`DEPLOY_WAIT`] is named in a warning.
+pub(crate) async fn publish(
+    config: &HubConfig,
+    wasm: &WasmRuntime,
+    store: &dyn TaskStore,
+    apps: &Apps,
+    version: u64,
+) -> Result<(), StoreError> {
+    let mut problems = Vec::new();
+    sync(config, wasm, store, apps, &mut problems).await?;
+    for problem in problems {
+        eprintln!("error: {problem}");
+    }
+    let behind = store.await_apps_loaded(version, DEPLOY_WAIT).await?;
+    if !behind.is_empty() {
+        eprintln!(
+            "warning: hub '{}': hosts {} have not loaded the apps' change within {DEPLOY_WAIT:?}",
+            config.name,
+            behind.join(", ")
+        );
+    }
     Ok(())
 }
 

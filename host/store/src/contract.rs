@@ -192,6 +192,9 @@ pub struct AppCatalog {
     pub current: std::collections::BTreeMap<String, Option<String>>,
     /// Content hash -> app name, for every version kept.
     pub versions: std::collections::BTreeMap<String, String>,
+    /// Counts the catalog's changes: a host that mirrored the catalog at this count
+    /// reports it ([`TaskStore::apps_loaded`]).
+    pub version: u64,
 }
 
 /// Which instances [`TaskStore::list`] returns.
@@ -340,19 +343,32 @@ pub trait TaskStore: Send + Sync + 'static {
 
     /// Keeps version `hash` of app `name` (if not kept already) and makes it the app's
     /// current one; with `only_if_new`, only when the catalog has no entry for the app yet (a
-    /// host starting with a declared app does not undo a deployment).
-    async fn deploy_app(&self, _name: &str, _hash: &str, _bytes: &[u8], _only_if_new: bool) -> Result<(), StoreError> {
-        Ok(())
+    /// host starting with a declared app does not undo a deployment). Returns the catalog's
+    /// new version.
+    async fn deploy_app(&self, _name: &str, _hash: &str, _bytes: &[u8], _only_if_new: bool) -> Result<u64, StoreError> {
+        Ok(0)
     }
 
-    /// Marks app `name` removed; its versions stay until dropped.
-    async fn remove_app(&self, _name: &str) -> Result<(), StoreError> {
-        Ok(())
+    /// Marks app `name` removed; its versions stay until dropped. Returns the catalog's new
+    /// version, as [`TaskStore::deploy_app`] does.
+    async fn remove_app(&self, _name: &str) -> Result<u64, StoreError> {
+        Ok(0)
     }
 
     /// Forgets versions no host needs any more.
-    async fn drop_app_versions(&self, _hashes: &[String]) -> Result<(), StoreError> {
+    async fn drop_app_versions(&self, _hashes: &[String]) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
+    /// Records that this host runs the catalog as of `version`.
+    async fn apps_loaded(&self, _version: u64) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    /// Waits until every live host runs the catalog as of `version` (a deployment returns
+    /// once every host serves it), at most `timeout`. Returns the hosts still behind.
+    async fn await_apps_loaded(&self, _version: u64, _timeout: std::time::Duration) -> Result<Vec<String>, StoreError> {
+        Ok(Vec::new())
     }
 
     /// Changes whenever another host changed the [`AppCatalog`].

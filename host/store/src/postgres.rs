@@ -300,19 +300,26 @@ impl Shared {
         Ok(recovery)
     }
 
-    /// Changes the app catalog in one transaction that also tells the other hosts.
+    /// Changes the app catalog in one transaction that also counts the change and tells the
+    /// other hosts; returns the catalog's new version.
     async fn change_apps(
         &self,
         change: impl AsyncFnOnce(&deadpool_postgres::Transaction<'_>) -> Result<(), tokio_postgres::Error>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<u64, StoreError> {
         let mut client = self.client().await?;
         let txn = client.transaction().await.map_err(pg_error)?;
         change(&txn).await.map_err(pg_error)?;
+        let version: i64 = txn
+            .query_one(&self.sql.bump_apps_version, &[])
+            .await
+            .map_err(pg_error)?
+            .get(0);
         let payload = listener::apps_payload(&self.host_id);
         txn.execute(&self.sql.notify, &[&self.sql.channel, &payload])
             .await
             .map_err(pg_error)?;
-        txn.commit().await.map_err(pg_error)
+        txn.commit().await.map_err(pg_error)?;
+        Ok(version as u64)
     }
 
     async fn apply(&self, writes: &[Write]) -> Result<(Vec<WriteResult>, Notices), StoreError> {
@@ -1186,22 +1193,26 @@ impl TaskStore for PostgresStore {
     }
 
     async fn app_catalog(&self) -> Result<AppCatalog, StoreError> {
-        let client = self.shared.client().await?;
-        let mut catalog = AppCatalog::default();
-        for row in client
-            .query(&self.shared.sql.app_current, &[])
+        let mut client = self.shared.client().await?;
+        // One snapshot: the version read names exactly the rows read.
+        let txn = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
             .await
-            .map_err(pg_error)?
-        {
+            .map_err(pg_error)?;
+        let sql = &self.shared.sql;
+        let mut catalog = AppCatalog::default();
+        for row in txn.query(&sql.app_current, &[]).await.map_err(pg_error)? {
             catalog.current.insert(row.get(0), row.get(1));
         }
-        for row in client
-            .query(&self.shared.sql.app_versions, &[])
-            .await
-            .map_err(pg_error)?
-        {
+        for row in txn.query(&sql.app_versions, &[]).await.map_err(pg_error)? {
             catalog.versions.insert(row.get(0), row.get(1));
         }
+        let version: i64 = txn.query_one(&sql.apps_version, &[]).await.map_err(pg_error)?.get(0);
+        catalog.version = version as u64;
+        txn.commit().await.map_err(pg_error)?;
         Ok(catalog)
     }
 
@@ -1214,7 +1225,7 @@ impl TaskStore for PostgresStore {
         Ok(row.map(|row| row.get(0)))
     }
 
-    async fn deploy_app(&self, name: &str, hash: &str, bytes: &[u8], only_if_new: bool) -> Result<(), StoreError> {
+    async fn deploy_app(&self, name: &str, hash: &str, bytes: &[u8], only_if_new: bool) -> Result<u64, StoreError> {
         let sql = &self.shared.sql;
         let set_current = if only_if_new {
             &sql.add_app_current
@@ -1230,7 +1241,7 @@ impl TaskStore for PostgresStore {
             .await
     }
 
-    async fn remove_app(&self, name: &str) -> Result<(), StoreError> {
+    async fn remove_app(&self, name: &str) -> Result<u64, StoreError> {
         let sql = &self.shared.sql;
         self.shared
             .change_apps(async |txn| {
@@ -1240,10 +1251,7 @@ impl TaskStore for PostgresStore {
             .await
     }
 
-    async fn drop_app_versions(&self, hashes: &[String]) -> Result<(), StoreError> {
-        if hashes.is_empty() {
-            return Ok(());
-        }
+    async fn drop_app_versions(&self, hashes: &[String]) -> Result<u64, StoreError> {
         let sql = &self.shared.sql;
         self.shared
             .change_apps(async |txn| {
@@ -1251,6 +1259,38 @@ impl TaskStore for PostgresStore {
                 Ok(())
             })
             .await
+    }
+
+    async fn apps_loaded(&self, version: u64) -> Result<(), StoreError> {
+        let client = self.shared.client().await?;
+        client
+            .execute(
+                &self.shared.sql.mark_apps_loaded,
+                &[&self.shared.host_id, &(version as i64)],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(())
+    }
+
+    async fn await_apps_loaded(&self, version: u64, timeout: Duration) -> Result<Vec<String>, StoreError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let lease = self.shared.location.lease.as_secs_f64();
+        loop {
+            let client = self.shared.client().await?;
+            let behind: Vec<String> = client
+                .query(&self.shared.sql.hosts_behind, &[&lease, &(version as i64)])
+                .await
+                .map_err(pg_error)?
+                .iter()
+                .map(|row| row.get(0))
+                .collect();
+            drop(client);
+            if behind.is_empty() || tokio::time::Instant::now() >= deadline {
+                return Ok(behind);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     fn subscribe_apps(&self) -> Option<watch::Receiver<u64>> {

@@ -59,7 +59,11 @@ CREATE TABLE {s}.partitions (
     epoch bigint NOT NULL DEFAULT 0,
     expires timestamptz NOT NULL DEFAULT now()
 );
-CREATE TABLE {s}.hosts (host_id text PRIMARY KEY, seen timestamptz NOT NULL);
+CREATE TABLE {s}.hosts (
+    host_id text PRIMARY KEY,
+    seen timestamptz NOT NULL,
+    apps_version bigint NOT NULL DEFAULT 0
+);
 CREATE TABLE {s}.app_versions (
     hash text PRIMARY KEY,
     name text NOT NULL,
@@ -125,7 +129,7 @@ pub(crate) async fn migrate(
             )
             .await?;
             txn.execute(
-                &format!("INSERT INTO {schema}.meta VALUES ('partitions', $1)"),
+                &format!("INSERT INTO {schema}.meta VALUES ('partitions', $1), ('apps_version', 0)"),
                 &[&PARTITIONS],
             )
             .await?;
@@ -191,6 +195,10 @@ pub(crate) struct Sql {
     pub(crate) set_app_current: String,
     pub(crate) add_app_current: String,
     pub(crate) drop_app_versions: String,
+    pub(crate) apps_version: String,
+    pub(crate) bump_apps_version: String,
+    pub(crate) mark_apps_loaded: String,
+    pub(crate) hosts_behind: String,
 }
 
 impl Sql {
@@ -298,6 +306,16 @@ impl Sql {
                  ON CONFLICT (name) DO UPDATE SET hash = excluded.hash"),
             add_app_current: s(
                 "INSERT INTO {s}.app_current (name, hash) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+            ),
+            apps_version: s("SELECT value FROM {s}.meta WHERE name = 'apps_version'"),
+            bump_apps_version: s("UPDATE {s}.meta SET value = value + 1 WHERE name = 'apps_version' RETURNING value"),
+            mark_apps_loaded: s(
+                "INSERT INTO {s}.hosts (host_id, seen, apps_version) VALUES ($1, now(), $2) \
+                 ON CONFLICT (host_id) DO UPDATE SET apps_version = greatest({s}.hosts.apps_version, excluded.apps_version)",
+            ),
+            hosts_behind: s(
+                "SELECT host_id FROM {s}.hosts WHERE seen > now() - make_interval(secs => $1) AND apps_version < $2 \
+                 ORDER BY host_id",
             ),
             drop_app_versions: s("DELETE FROM {s}.app_versions WHERE hash = ANY($1::text[]) \
                  AND hash NOT IN (SELECT hash FROM {s}.app_current WHERE hash IS NOT NULL)"),
