@@ -204,35 +204,70 @@ fn run_committer(
     mut requests: mpsc::UnboundedReceiver<CommitRequest>,
     sinks: NoticeSinks,
 ) {
-    while let Some(first) = requests.blocking_recv() {
-        let mut weight = first.write.weight();
-        let mut writes = vec![first.write];
-        let mut replies = vec![first.reply];
-        while weight < MAX_GROUP {
-            match requests.try_recv() {
-                Ok(request) => {
-                    weight += request.write.weight();
-                    writes.push(request.write);
-                    replies.push(request.reply);
-                }
-                Err(_) => break,
-            }
+    let parallel = store.commit_concurrency().max(1);
+    if parallel == 1 {
+        while let Some(first) = requests.blocking_recv() {
+            let (writes, replies) = gather(first, &mut requests);
+            runtime.block_on(commit_batch(&*store, writes, replies, &sinks));
         }
-        match runtime.block_on(store.apply(&writes)) {
-            Ok((results, notices)) => {
-                for (reply, result) in replies.into_iter().zip(results) {
-                    if let Some(reply) = reply {
-                        let _ = reply.send(Ok(result));
-                    }
-                }
-                sinks.forward(notices);
+        return;
+    }
+    // A database commits several transactions at once (one per connection): up to
+    // `parallel` batches are in flight, and the next batch grows while it waits for a slot.
+    runtime.block_on(async move {
+        let slots = Arc::new(tokio::sync::Semaphore::new(parallel));
+        while let Some(first) = requests.recv().await {
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                break;
+            };
+            let (writes, replies) = gather(first, &mut requests);
+            let (store, sinks) = (store.clone(), sinks.clone());
+            tokio::spawn(async move {
+                commit_batch(&*store, writes, replies, &sinks).await;
+                drop(slot);
+            });
+        }
+        let _ = slots.acquire_many(parallel as u32).await;
+    });
+}
+
+/// `first` and whatever else is queued, up to [`MAX_GROUP`] by weight.
+fn gather(
+    first: CommitRequest,
+    requests: &mut mpsc::UnboundedReceiver<CommitRequest>,
+) -> (Vec<Write>, Vec<Option<Reply>>) {
+    let mut weight = first.write.weight();
+    let mut writes = vec![first.write];
+    let mut replies = vec![first.reply];
+    while weight < MAX_GROUP {
+        match requests.try_recv() {
+            Ok(request) => {
+                weight += request.write.weight();
+                writes.push(request.write);
+                replies.push(request.reply);
             }
-            Err(error) => {
-                eprintln!("error: commit of {} writes failed: {error}", writes.len());
-                let error = CommitError(Arc::new(error));
-                for reply in replies.into_iter().flatten() {
-                    let _ = reply.send(Err(error.clone()));
+            Err(_) => break,
+        }
+    }
+    (writes, replies)
+}
+
+/// Commits one batch, then acknowledges each write and forwards the notices.
+async fn commit_batch(store: &dyn TaskStore, writes: Vec<Write>, replies: Vec<Option<Reply>>, sinks: &NoticeSinks) {
+    match store.apply(&writes).await {
+        Ok((results, notices)) => {
+            for (reply, result) in replies.into_iter().zip(results) {
+                if let Some(reply) = reply {
+                    let _ = reply.send(Ok(result));
                 }
+            }
+            sinks.forward(notices);
+        }
+        Err(error) => {
+            eprintln!("error: commit of {} writes failed: {error}", writes.len());
+            let error = CommitError(Arc::new(error));
+            for reply in replies.into_iter().flatten() {
+                let _ = reply.send(Err(error.clone()));
             }
         }
     }
@@ -316,47 +351,93 @@ async fn run_orchestration_worker(
             }
             continue;
         }
-        let Some(instance_id) = queue.pop_front() else { continue };
-        queued.remove(&instance_id);
-        if !steps.owns(&instance_id) {
-            // Another host steps it now (this one lost or gave back its partition).
-            steps.evict(&instance_id);
-            continue;
+        // Orchestrations at the head of the queue are read together (one round trip on a
+        // database), then stepped one by one; an entity is read and stepped alone.
+        let mut batch = Vec::new();
+        while batch.len() < READ_BATCH
+            && let Some(next) = queue.front()
+            && (batch.is_empty() || !is_entity_key(next))
+        {
+            let instance_id = queue.pop_front().expect("a front element");
+            queued.remove(&instance_id);
+            if !steps.owns(&instance_id) {
+                // Another host steps it now (this one lost or gave back its partition).
+                steps.evict(&instance_id);
+                continue;
+            }
+            let entity = is_entity_key(&instance_id);
+            batch.push(instance_id);
+            if entity {
+                break;
+            }
         }
-        let step = if is_entity_key(&instance_id) {
-            steps
+        if batch.len() == 1 && is_entity_key(&batch[0]) {
+            let instance_id = batch.pop().expect("one entity");
+            let step = steps
                 .entity_step(&instance_id)
                 .await
-                .map(|commit| commit.map(|commit| Write::Entity(Box::new(commit))))
-        } else {
-            steps
-                .step(&instance_id)
-                .await
-                .map(|commit| commit.map(|commit| Write::Step(Box::new(commit))))
-        };
-        match step {
-            Ok(None) => {}
-            Ok(Some(write)) => {
-                in_flight.insert(instance_id.clone());
-                let committer = committer.clone();
-                let done = inputs_tx.clone();
-                tokio::spawn(async move {
-                    let committed = match committer.commit(write).await {
-                        Ok(Ok(_)) => true,
-                        Ok(Err(_stale)) => false,
-                        Err(error) => {
-                            eprintln!("error: step of '{instance_id}' not committed: {error}");
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                            false
-                        }
-                    };
-                    let _ = done.send(WorkerInput::StepDone(instance_id, committed));
-                });
-            }
+                .map(|commit| commit.map(|commit| Write::Entity(Box::new(commit))));
+            submit_step(instance_id, step, &mut steps, &mut in_flight, &committer, &inputs_tx);
+            continue;
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        let reads = match steps.read_many(&batch).await {
+            Ok(reads) => reads,
             Err(error) => {
-                eprintln!("error: reading '{instance_id}' failed: {error}");
-                steps.evict(&instance_id);
+                eprintln!("error: reading {} instances failed: {error}", batch.len());
+                for instance_id in &batch {
+                    steps.evict(instance_id);
+                }
+                continue;
             }
+        };
+        for (instance_id, read) in batch.into_iter().zip(reads) {
+            let step = steps
+                .step_on(&instance_id, read)
+                .await
+                .map(|commit| commit.map(|commit| Write::Step(Box::new(commit))));
+            submit_step(instance_id, step, &mut steps, &mut in_flight, &committer, &inputs_tx);
+        }
+    }
+}
+
+/// How many orchestrations the worker reads at once.
+const READ_BATCH: usize = 64;
+
+/// Hands a step's commit to the committer; its acknowledgement comes back to the worker as
+/// [`WorkerInput::StepDone`].
+fn submit_step(
+    instance_id: String,
+    step: Result<Option<Write>, StoreError>,
+    steps: &mut StepRunner,
+    in_flight: &mut HashSet<String>,
+    committer: &Committer,
+    inputs_tx: &mpsc::UnboundedSender<WorkerInput>,
+) {
+    match step {
+        Ok(None) => {}
+        Ok(Some(write)) => {
+            in_flight.insert(instance_id.clone());
+            let committer = committer.clone();
+            let done = inputs_tx.clone();
+            tokio::spawn(async move {
+                let committed = match committer.commit(write).await {
+                    Ok(Ok(_)) => true,
+                    Ok(Err(_stale)) => false,
+                    Err(error) => {
+                        eprintln!("error: step of '{instance_id}' not committed: {error}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        false
+                    }
+                };
+                let _ = done.send(WorkerInput::StepDone(instance_id, committed));
+            });
+        }
+        Err(error) => {
+            eprintln!("error: reading '{instance_id}' failed: {error}");
+            steps.evict(&instance_id);
         }
     }
 }

@@ -9,7 +9,7 @@ use durable_core::history::{
 };
 use durable_core::replay::{self, Disposition, EpisodeOutcome, ExecutionState, ReplayStop};
 use durable_core::step::{self, PendingOperation, StepLimits};
-use durable_store::{ActivityWorkItem, EntityCommit, StepCommit, StoreError, TaskStore};
+use durable_store::{ActivityWorkItem, EntityCommit, InstanceAndInbox, StepCommit, StoreError, TaskStore};
 use durable_wasm::{App, EntityHost, FunctionKind, GuestTrap, IdleCharge, IdleMemory, OrchestrationGuest, WasmRuntime};
 
 /// How many inbox messages one step takes at most.
@@ -306,7 +306,29 @@ impl StepRunner {
     /// Runs one step of `instance_id` over its oldest inbox messages. `None` when there is
     /// nothing to do.
     pub async fn step(&mut self, instance_id: &str) -> Result<Option<StepCommit>, StoreError> {
-        let (record, messages) = self.store.instance_and_inbox(instance_id, INBOX_BATCH).await?;
+        let read = self.store.instance_and_inbox(instance_id, INBOX_BATCH).await?;
+        self.step_on(instance_id, read).await
+    }
+
+    /// Reads the rows and inboxes of `instance_ids` together (one round trip on a database),
+    /// for [`StepRunner::step_on`].
+    pub fn read_many(
+        &self,
+        instance_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<InstanceAndInbox>, StoreError>> + Send + use<> {
+        let store = self.store.clone();
+        let instance_ids = instance_ids.to_vec();
+        async move { store.instances_and_inboxes(&instance_ids, INBOX_BATCH).await }
+    }
+
+    /// Runs one step of `instance_id` over `read`, its row and oldest inbox messages read
+    /// since its previous step committed.
+    pub async fn step_on(
+        &mut self,
+        instance_id: &str,
+        read: InstanceAndInbox,
+    ) -> Result<Option<StepCommit>, StoreError> {
+        let (record, messages) = read;
         let Some(record) = record else { return Ok(None) };
         if messages.is_empty() {
             return Ok(None);
@@ -334,6 +356,10 @@ impl StepRunner {
             .map(|live| live.state.clone());
         let (state, history) = match cached_state {
             Some(state) => (state, None),
+            // A Pending instance has no committed episode, so no history: no need to read it.
+            None if record.runtime_status == durable_core::history::RuntimeStatus::Pending => {
+                (ExecutionState::from_history(&[]), Some(Vec::new()))
+            }
             None => {
                 let history = self.store.history(instance_id).await?;
                 (ExecutionState::from_history(&history), Some(history))

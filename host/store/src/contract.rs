@@ -279,6 +279,20 @@ pub trait TaskStore: Send + Sync + 'static {
     /// The instance's row and up to `limit` of its oldest inbox messages, read together.
     async fn instance_and_inbox(&self, instance_id: &str, limit: usize) -> Result<InstanceAndInbox, StoreError>;
 
+    /// [`TaskStore::instance_and_inbox`] of several instances, in the order given; a
+    /// database backend reads them in one round trip.
+    async fn instances_and_inboxes(
+        &self,
+        instance_ids: &[String],
+        limit: usize,
+    ) -> Result<Vec<InstanceAndInbox>, StoreError> {
+        let mut read = Vec::with_capacity(instance_ids.len());
+        for instance_id in instance_ids {
+            read.push(self.instance_and_inbox(instance_id, limit).await?);
+        }
+        Ok(read)
+    }
+
     /// Lists instances matching `filter` in (created time, instance id) order, starting
     /// after `after`. Returns at most `limit` rows and, if more may follow, the cursor of the
     /// last one. Instances created meanwhile sort after every existing cursor (their created
@@ -312,6 +326,14 @@ pub trait TaskStore: Send + Sync + 'static {
 
     /// Number of instances in the store.
     async fn instance_count(&self) -> Result<u64, StoreError>;
+
+    /// How many [`TaskStore::apply`] calls the engine may have in flight at once: one for a
+    /// store that serializes its write transactions anyway (redb), more for a database.
+    /// Writes that depend on each other are never in flight together (the engine waits for
+    /// a step's acknowledgement before the next step of that instance).
+    fn commit_concurrency(&self) -> usize {
+        1
+    }
 
     /// Whether this host steps `key` (an instance id or entity key) now. A backend that one
     /// host owns answers true; a shared one, whether this host holds the key's partition.

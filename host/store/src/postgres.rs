@@ -351,26 +351,31 @@ impl Shared {
     ) -> Result<(Vec<WriteResult>, Notices), tokio_postgres::Error> {
         let plan = Plan::of(self, writes);
         let mut batch = Batch::new(self);
-        if !plan.instance_ids.is_empty() {
-            let ids: Vec<&str> = plan.instance_ids.iter().map(String::as_str).collect();
-            for row in txn.query(&self.sql.lock_instances, &[&ids]).await? {
-                let id: String = row.get(0);
-                let record = InstanceRecord::decode(row.get(1)).ok();
-                batch.stored.insert(id.clone());
-                batch.rows.insert(id, record);
-            }
+        // The reads a batch decides on go out together (one round trip).
+        let ids: Vec<&str> = plan.instance_ids.iter().map(String::as_str).collect();
+        let partitions: Vec<i32> = plan.fenced_partitions.iter().map(|p| *p as i32).collect();
+        let lock_instances: [Param<'_>; 1] = [&ids];
+        let lock_partitions: [Param<'_>; 2] = [&partitions, &self.host_id];
+        let take_work: [Param<'_>; 1] = [&plan.work_keys];
+        let take_timers: [Param<'_>; 1] = [&plan.timer_keys];
+        let (instances, fenced, work, timers) = tokio::try_join!(
+            query_if(txn, !ids.is_empty(), &self.sql.lock_instances, &lock_instances),
+            query_if(txn, !partitions.is_empty(), &self.sql.lock_partitions, &lock_partitions),
+            query_if(txn, !plan.work_keys.is_empty(), &self.sql.take_work_items, &take_work),
+            query_if(txn, !plan.timer_keys.is_empty(), &self.sql.take_timers, &take_timers),
+        )?;
+        for row in instances {
+            let id: String = row.get(0);
+            let record = InstanceRecord::decode(row.get(1)).ok();
+            batch.stored.insert(id.clone());
+            batch.rows.insert(id, record);
         }
-        let mut fence: HashMap<u32, i64> = HashMap::new();
-        if !plan.fenced_partitions.is_empty() {
-            let partitions: Vec<i32> = plan.fenced_partitions.iter().map(|p| *p as i32).collect();
-            for row in txn
-                .query(&self.sql.lock_partitions, &[&partitions, &self.host_id])
-                .await?
-            {
-                let id: i32 = row.get(0);
-                fence.insert(id as u32, row.get(1));
-            }
-        }
+        let fence: HashMap<u32, i64> = fenced
+            .iter()
+            .map(|row| (row.get::<_, i32>(0) as u32, row.get(1)))
+            .collect();
+        batch.taken_work = work.iter().map(|row| row.get::<_, i64>(0)).collect();
+        batch.taken_timers = timers.iter().map(|row| row.get::<_, i64>(0)).collect();
         {
             let mut owned = self.owned.write().expect("lease map");
             batch.fenced_ok = fence
@@ -389,17 +394,6 @@ impl Shared {
                 }
             }
         }
-        if !plan.work_keys.is_empty() {
-            for row in txn.query(&self.sql.take_work_items, &[&plan.work_keys]).await? {
-                batch.taken_work.insert(row.get::<_, i64>(0));
-            }
-        }
-        if !plan.timer_keys.is_empty() {
-            for row in txn.query(&self.sql.take_timers, &[&plan.timer_keys]).await? {
-                batch.taken_timers.insert(row.get::<_, i64>(0));
-            }
-        }
-
         let results: Vec<WriteResult> = writes.iter().map(|write| batch.apply(write)).collect();
         batch.write(txn).await?;
         Ok((results, batch.notices))
@@ -734,24 +728,16 @@ impl<'s> Batch<'s> {
     }
 
     /// Writes the batch's decisions: removals first (they concern rows stored before the
-    /// batch), then the new rows, then tells other hosts.
+    /// batch), then the new rows, then the notification to other hosts, then which stepped
+    /// instances still have messages. The statements are prepared once per connection and
+    /// sent together: the server runs them in order, and the batch waits one round trip.
     async fn write(&mut self, txn: &deadpool_postgres::Transaction<'_>) -> Result<(), tokio_postgres::Error> {
         let sql = &self.shared.sql;
         let mut history_gone: Vec<&str> = self.wiped.iter().map(String::as_str).collect();
         history_gone.extend(self.history_reset.iter().map(String::as_str));
-        if !history_gone.is_empty() {
-            txn.execute(&sql.delete_history, &[&history_gone]).await?;
-        }
-        if !self.wiped.is_empty() {
-            let wiped: Vec<&str> = self.wiped.iter().map(String::as_str).collect();
-            txn.execute(&sql.delete_inboxes, &[&wiped]).await?;
-            txn.execute(&sql.delete_timers_of, &[&wiped]).await?;
-        }
-        if !self.inbox_deletes.is_empty() {
-            let (ids, keys): (Vec<&str>, Vec<i64>) =
-                self.inbox_deletes.iter().map(|(id, key)| (id.as_str(), *key)).unzip();
-            txn.execute(&sql.delete_messages, &[&ids, &keys]).await?;
-        }
+        let wiped: Vec<&str> = self.wiped.iter().map(String::as_str).collect();
+        let (message_ids, message_keys): (Vec<&str>, Vec<i64>) =
+            self.inbox_deletes.iter().map(|(id, key)| (id.as_str(), *key)).unzip();
         let mut deleted_rows = Vec::new();
         // Rows the batch found are locked and updated; rows it creates are inserted, and if
         // another host created one meanwhile the insert fails and the batch is tried again
@@ -765,74 +751,109 @@ impl<'s> Batch<'s> {
                 None => deleted_rows.push(id.as_str()),
             }
         }
-        if !deleted_rows.is_empty() {
-            txn.execute(&sql.delete_instances, &[&deleted_rows]).await?;
-        }
-        for (rows, statement) in [(&updated, &sql.upsert_instances), (&created, &sql.insert_instances)] {
-            if !rows.ids.is_empty() {
-                txn.execute(statement, &[&rows.ids, &rows.created, &rows.statuses, &rows.records])
-                    .await?;
-            }
-        }
-        if !self.history_inserts.is_empty() {
-            let ids: Vec<&str> = self.history_inserts.iter().map(|row| row.0.as_str()).collect();
-            let positions: Vec<i64> = self.history_inserts.iter().map(|row| row.1).collect();
-            let events: Vec<&[u8]> = self.history_inserts.iter().map(|row| row.2.as_slice()).collect();
-            txn.execute(&sql.insert_history, &[&ids, &positions, &events]).await?;
-        }
-        if !self.inbox_inserts.is_empty() {
-            let ids: Vec<&str> = self.inbox_inserts.iter().map(|row| row.0.as_str()).collect();
-            let partitions: Vec<i32> = self.inbox_inserts.iter().map(|row| row.1).collect();
-            let messages: Vec<&[u8]> = self.inbox_inserts.iter().map(|row| row.2.as_slice()).collect();
-            txn.execute(&sql.insert_messages, &[&ids, &partitions, &messages])
-                .await?;
-        }
-        if !self.work_inserts.is_empty() {
-            let keys: Vec<i64> = self.work_inserts.iter().map(|row| row.0).collect();
-            let partitions: Vec<i32> = self.work_inserts.iter().map(|row| row.1).collect();
-            let items: Vec<&[u8]> = self.work_inserts.iter().map(|row| row.2.as_slice()).collect();
-            txn.execute(&sql.insert_work_items, &[&keys, &partitions, &items])
-                .await?;
-        }
-        if !self.timer_inserts.is_empty() {
-            let keys: Vec<i64> = self.timer_inserts.iter().map(|row| row.0).collect();
-            let fire_at: Vec<i64> = self.timer_inserts.iter().map(|row| row.1).collect();
-            let ids: Vec<&str> = self.timer_inserts.iter().map(|row| row.2.as_str()).collect();
-            let partitions: Vec<i32> = self.timer_inserts.iter().map(|row| row.3).collect();
-            let items: Vec<&[u8]> = self.timer_inserts.iter().map(|row| row.4.as_slice()).collect();
-            txn.execute(&sql.insert_timers, &[&keys, &fire_at, &ids, &partitions, &items])
-                .await?;
-        }
-        if !self.entity_writes.is_empty() {
-            let (mut put_keys, mut put_records, mut gone) = (Vec::new(), Vec::new(), Vec::new());
-            for (key, record) in &self.entity_writes {
-                match record {
-                    Some(record) => {
-                        put_keys.push(key.as_str());
-                        put_records.push(record.as_slice());
-                    }
-                    None => gone.push(key.as_str()),
+        let history_ids: Vec<&str> = self.history_inserts.iter().map(|row| row.0.as_str()).collect();
+        let history_positions: Vec<i64> = self.history_inserts.iter().map(|row| row.1).collect();
+        let history_events: Vec<&[u8]> = self.history_inserts.iter().map(|row| row.2.as_slice()).collect();
+        let inbox_ids: Vec<&str> = self.inbox_inserts.iter().map(|row| row.0.as_str()).collect();
+        let inbox_partitions: Vec<i32> = self.inbox_inserts.iter().map(|row| row.1).collect();
+        let inbox_messages: Vec<&[u8]> = self.inbox_inserts.iter().map(|row| row.2.as_slice()).collect();
+        let work_keys: Vec<i64> = self.work_inserts.iter().map(|row| row.0).collect();
+        let work_partitions: Vec<i32> = self.work_inserts.iter().map(|row| row.1).collect();
+        let work_items: Vec<&[u8]> = self.work_inserts.iter().map(|row| row.2.as_slice()).collect();
+        let timer_keys: Vec<i64> = self.timer_inserts.iter().map(|row| row.0).collect();
+        let timer_fire_at: Vec<i64> = self.timer_inserts.iter().map(|row| row.1).collect();
+        let timer_ids: Vec<&str> = self.timer_inserts.iter().map(|row| row.2.as_str()).collect();
+        let timer_partitions: Vec<i32> = self.timer_inserts.iter().map(|row| row.3).collect();
+        let timer_items: Vec<&[u8]> = self.timer_inserts.iter().map(|row| row.4.as_slice()).collect();
+        let (mut entity_keys, mut entity_records, mut entities_gone) = (Vec::new(), Vec::new(), Vec::new());
+        for (key, record) in &self.entity_writes {
+            match record {
+                Some(record) => {
+                    entity_keys.push(key.as_str());
+                    entity_records.push(record.as_slice());
                 }
-            }
-            if !gone.is_empty() {
-                txn.execute(&sql.delete_entities, &[&gone]).await?;
-            }
-            if !put_keys.is_empty() {
-                txn.execute(&sql.upsert_entities, &[&put_keys, &put_records]).await?;
+                None => entities_gone.push(key.as_str()),
             }
         }
-        if !self.stepped.is_empty() {
-            let stepped: Vec<&str> = self.stepped.iter().map(String::as_str).collect();
-            for row in txn.query(&sql.still_ready, &[&stepped]).await? {
-                self.notices.ready.push(row.get(0));
-            }
+        let payloads = self.notifications();
+        let stepped: Vec<&str> = self.stepped.iter().map(String::as_str).collect();
+
+        let mut statements: Vec<(&str, Vec<Param<'_>>)> = Vec::new();
+        macro_rules! add {
+            ($needed:expr, $statement:expr, vec![$($param:expr),* $(,)?] $(,)?) => {
+                if $needed {
+                    statements.push(($statement.as_str(), vec![$($param as Param<'_>),*]));
+                }
+            };
         }
-        self.notify(txn).await
+        add!(!history_gone.is_empty(), &sql.delete_history, vec![&history_gone]);
+        add!(!wiped.is_empty(), &sql.delete_inboxes, vec![&wiped]);
+        add!(!wiped.is_empty(), &sql.delete_timers_of, vec![&wiped]);
+        add!(
+            !message_ids.is_empty(),
+            &sql.delete_messages,
+            vec![&message_ids, &message_keys]
+        );
+        add!(!deleted_rows.is_empty(), &sql.delete_instances, vec![&deleted_rows]);
+        for (rows, statement) in [(&updated, &sql.upsert_instances), (&created, &sql.insert_instances)] {
+            add!(
+                !rows.ids.is_empty(),
+                statement,
+                vec![&rows.ids, &rows.created, &rows.statuses, &rows.records],
+            );
+        }
+        add!(
+            !history_ids.is_empty(),
+            &sql.insert_history,
+            vec![&history_ids, &history_positions, &history_events],
+        );
+        add!(
+            !inbox_ids.is_empty(),
+            &sql.insert_messages,
+            vec![&inbox_ids, &inbox_partitions, &inbox_messages],
+        );
+        add!(
+            !work_keys.is_empty(),
+            &sql.insert_work_items,
+            vec![&work_keys, &work_partitions, &work_items],
+        );
+        add!(
+            !timer_keys.is_empty(),
+            &sql.insert_timers,
+            vec![&timer_keys, &timer_fire_at, &timer_ids, &timer_partitions, &timer_items],
+        );
+        add!(!entities_gone.is_empty(), &sql.delete_entities, vec![&entities_gone]);
+        add!(
+            !entity_keys.is_empty(),
+            &sql.upsert_entities,
+            vec![&entity_keys, &entity_records]
+        );
+        for payload in &payloads {
+            add!(true, &sql.notify, vec![&sql.channel, payload]);
+        }
+        add!(!stepped.is_empty(), &sql.still_ready, vec![&stepped]);
+
+        let mut prepared = Vec::with_capacity(statements.len());
+        for (statement, _) in &statements {
+            prepared.push(txn.prepare_cached(statement).await?);
+        }
+        let queries = prepared
+            .iter()
+            .zip(&statements)
+            .map(|(statement, (_, params))| txn.query(statement, params));
+        let mut results = futures_util::future::try_join_all(queries).await?;
+        if !stepped.is_empty() {
+            let still_ready = results.pop().expect("the last statement's rows");
+            let ready: Vec<String> = still_ready.iter().map(|row| row.get(0)).collect();
+            self.notices.ready.extend(ready);
+        }
+        Ok(())
     }
 
-    /// Tells the other hosts of this commit: the instances it made ready that they own,
-    /// and that something changed (their waiters re-read). A host alone skips it.
-    async fn notify(&mut self, txn: &deadpool_postgres::Transaction<'_>) -> Result<(), tokio_postgres::Error> {
+    /// The notifications telling the other hosts of this commit: the instances it made ready
+    /// that they own, and that something changed (their waiters re-read). A host alone sends
+    /// none. (Instances stepped here are this host's own, so they are never in them.)
+    fn notifications(&self) -> Vec<String> {
         let shared = self.shared;
         let mut foreign: Vec<&str> = self
             .notices
@@ -842,16 +863,47 @@ impl<'s> Batch<'s> {
             .filter(|id| !shared.owns(id))
             .collect();
         if foreign.is_empty() && shared.alone() {
-            return Ok(());
+            return Vec::new();
         }
         foreign.sort_unstable();
         foreign.dedup();
-        for payload in listener::payloads(&shared.host_id, &foreign) {
-            txn.execute(&shared.sql.notify, &[&shared.sql.channel, &payload])
-                .await?;
-        }
-        Ok(())
+        listener::payloads(&shared.host_id, &foreign)
     }
+}
+
+type Param<'p> = &'p (dyn tokio_postgres::types::ToSql + Sync);
+
+/// Runs a statement prepared once per connection: a text query would be prepared again on
+/// every call, one more round trip each time.
+async fn query<C: GenericClient>(
+    client: &C,
+    sql: &str,
+    params: &[Param<'_>],
+) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+    let statement = client.prepare_cached(sql).await?;
+    client.query(&statement, params).await
+}
+
+/// [`query`] when `needed`, else no rows and no round trip.
+async fn query_if<C: GenericClient>(
+    client: &C,
+    needed: bool,
+    sql: &str,
+    params: &[Param<'_>],
+) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+    if needed {
+        query(client, sql, params).await
+    } else {
+        Ok(Vec::new())
+    }
+}
+
+async fn query_opt<C: GenericClient>(
+    client: &C,
+    sql: &str,
+    params: &[Param<'_>],
+) -> Result<Option<tokio_postgres::Row>, tokio_postgres::Error> {
+    Ok(query(client, sql, params).await?.into_iter().next())
 }
 
 /// Instance rows of one bulk statement, column by column.
@@ -1025,8 +1077,7 @@ impl TaskStore for PostgresStore {
 
     async fn instance(&self, instance_id: &str) -> Result<Option<InstanceRecord>, StoreError> {
         let client = self.shared.client().await?;
-        let row = client
-            .query_opt(&self.shared.sql.instance, &[&instance_id])
+        let row = query_opt(&client, &self.shared.sql.instance, &[&instance_id])
             .await
             .map_err(pg_error)?;
         row.map(|row| InstanceRecord::decode(row.get(0)).map_err(corrupt("instances")))
@@ -1035,8 +1086,7 @@ impl TaskStore for PostgresStore {
 
     async fn history(&self, instance_id: &str) -> Result<Vec<HistoryEvent>, StoreError> {
         let client = self.shared.client().await?;
-        client
-            .query(&self.shared.sql.history, &[&instance_id])
+        query(&client, &self.shared.sql.history, &[&instance_id])
             .await
             .map_err(pg_error)?
             .iter()
@@ -1046,10 +1096,13 @@ impl TaskStore for PostgresStore {
 
     async fn instance_and_inbox(&self, instance_id: &str, limit: usize) -> Result<InstanceAndInbox, StoreError> {
         let client = self.shared.client().await?;
-        let rows = client
-            .query(&self.shared.sql.instance_and_inbox, &[&instance_id, &(limit as i64)])
-            .await
-            .map_err(pg_error)?;
+        let rows = query(
+            &client,
+            &self.shared.sql.instance_and_inbox,
+            &[&instance_id, &(limit as i64)],
+        )
+        .await
+        .map_err(pg_error)?;
         let mut record = None;
         let mut messages = Vec::new();
         for row in rows {
@@ -1059,6 +1112,39 @@ impl TaskStore for PostgresStore {
             }
         }
         Ok((record, messages))
+    }
+
+    async fn instances_and_inboxes(
+        &self,
+        instance_ids: &[String],
+        limit: usize,
+    ) -> Result<Vec<InstanceAndInbox>, StoreError> {
+        let client = self.shared.client().await?;
+        let rows = query(
+            &client,
+            &self.shared.sql.instances_and_inboxes,
+            &[&instance_ids, &(limit as i64)],
+        )
+        .await
+        .map_err(pg_error)?;
+        let mut read: HashMap<String, InstanceAndInbox> = HashMap::with_capacity(instance_ids.len());
+        for row in rows {
+            let entry = read.entry(row.get(0)).or_default();
+            match row.get::<_, Option<i64>>(1) {
+                None => entry.0 = Some(InstanceRecord::decode(row.get(2)).map_err(corrupt("instances"))?),
+                Some(key) => entry
+                    .1
+                    .push((key as u64, Message::decode(row.get(2)).map_err(corrupt("inbox"))?)),
+            }
+        }
+        Ok(instance_ids
+            .iter()
+            .map(|id| {
+                let (record, mut messages) = read.remove(id).unwrap_or_default();
+                messages.sort_by_key(|(key, _)| *key);
+                (record, messages)
+            })
+            .collect())
     }
 
     async fn list(
@@ -1074,9 +1160,14 @@ impl TaskStore for PostgresStore {
         let after_created = after.map(|cursor| cursor.created);
         let after_id = after.map(|cursor| cursor.instance_id.as_str());
         let wanted = limit.saturating_add(1).min(i64::MAX as usize) as i64;
+        let statement = if statuses.is_empty() {
+            &self.shared.sql.list
+        } else {
+            &self.shared.sql.list_by_status
+        };
         let rows = client
             .query(
-                &self.shared.sql.list,
+                statement,
                 &[
                     &from,
                     &to,
@@ -1107,8 +1198,7 @@ impl TaskStore for PostgresStore {
 
     async fn entity(&self, entity_key: &str) -> Result<Option<EntityRecord>, StoreError> {
         let client = self.shared.client().await?;
-        let row = client
-            .query_opt(&self.shared.sql.entity, &[&entity_key])
+        let row = query_opt(&client, &self.shared.sql.entity, &[&entity_key])
             .await
             .map_err(pg_error)?;
         row.map(|row| EntityRecord::decode(row.get(0)).map_err(corrupt("entities")))
@@ -1117,10 +1207,13 @@ impl TaskStore for PostgresStore {
 
     async fn entity_and_inbox(&self, entity_key: &str, limit: usize) -> Result<EntityAndInbox, StoreError> {
         let client = self.shared.client().await?;
-        let rows = client
-            .query(&self.shared.sql.entity_and_inbox, &[&entity_key, &(limit as i64)])
-            .await
-            .map_err(pg_error)?;
+        let rows = query(
+            &client,
+            &self.shared.sql.entity_and_inbox,
+            &[&entity_key, &(limit as i64)],
+        )
+        .await
+        .map_err(pg_error)?;
         let mut record = None;
         let mut messages = Vec::new();
         for row in rows {
@@ -1146,8 +1239,7 @@ impl TaskStore for PostgresStore {
         let mut records = Vec::new();
         let mut last = None;
         loop {
-            let rows = client
-                .query(&self.shared.sql.list_entities, &[&prefix, &position, &PAGE])
+            let rows = query(&client, &self.shared.sql.list_entities, &[&prefix, &position, &PAGE])
                 .await
                 .map_err(pg_error)?;
             let exhausted = (rows.len() as i64) < PAGE;
@@ -1177,11 +1269,10 @@ impl TaskStore for PostgresStore {
 
     async fn instance_count(&self) -> Result<u64, StoreError> {
         let client = self.shared.client().await?;
-        let row = client
-            .query_one(&self.shared.sql.instance_count, &[])
+        let row = query_opt(&client, &self.shared.sql.instance_count, &[])
             .await
             .map_err(pg_error)?;
-        Ok(row.get::<_, i64>(0) as u64)
+        Ok(row.map_or(0, |row| row.get::<_, i64>(0) as u64))
     }
 
     fn owns(&self, key: &str) -> bool {
@@ -1190,6 +1281,12 @@ impl TaskStore for PostgresStore {
 
     fn shares_apps(&self) -> bool {
         true
+    }
+
+    // Two transactions in flight measured best here (hello-sequence5 on 2 cores: 1 in
+    // flight ~880/s, 2 ~1,000/s, 4 ~800/s): one commits while the next batch fills.
+    fn commit_concurrency(&self) -> usize {
+        (self.shared.location.pool_size / 4).clamp(1, 2)
     }
 
     async fn app_catalog(&self) -> Result<AppCatalog, StoreError> {
@@ -1218,8 +1315,7 @@ impl TaskStore for PostgresStore {
 
     async fn app_version(&self, hash: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let client = self.shared.client().await?;
-        let row = client
-            .query_opt(&self.shared.sql.app_version, &[&hash])
+        let row = query_opt(&client, &self.shared.sql.app_version, &[&hash])
             .await
             .map_err(pg_error)?;
         Ok(row.map(|row| row.get(0)))
@@ -1278,8 +1374,7 @@ impl TaskStore for PostgresStore {
         let lease = self.shared.location.lease.as_secs_f64();
         loop {
             let client = self.shared.client().await?;
-            let behind: Vec<String> = client
-                .query(&self.shared.sql.hosts_behind, &[&lease, &(version as i64)])
+            let behind: Vec<String> = query(&client, &self.shared.sql.hosts_behind, &[&lease, &(version as i64)])
                 .await
                 .map_err(pg_error)?
                 .iter()

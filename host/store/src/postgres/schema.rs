@@ -172,7 +172,9 @@ pub(crate) struct Sql {
     pub(crate) instance: String,
     pub(crate) history: String,
     pub(crate) instance_and_inbox: String,
+    pub(crate) instances_and_inboxes: String,
     pub(crate) list: String,
+    pub(crate) list_by_status: String,
     pub(crate) entity: String,
     pub(crate) entity_and_inbox: String,
     pub(crate) list_entities: String,
@@ -256,12 +258,29 @@ impl Sql {
             instance_and_inbox: s("(SELECT NULL::int8, record FROM {s}.instances WHERE instance_id = $1) \
                  UNION ALL \
                  (SELECT key, message FROM {s}.inbox WHERE instance_id = $1 ORDER BY key LIMIT $2)"),
+            instances_and_inboxes: s(
+                "SELECT instance_id, NULL::int8, record FROM {s}.instances WHERE instance_id = ANY($1::text[]) \
+                 UNION ALL \
+                 SELECT m.instance_id, m.key, m.message FROM unnest($1::text[]) AS wanted(id) \
+                 CROSS JOIN LATERAL (SELECT instance_id, key, message FROM {s}.inbox \
+                   WHERE instance_id = wanted.id ORDER BY key LIMIT $2) AS m",
+            ),
+            // All statuses: the (created, id) index. Some: the (status, created, id) index once
+            // per status, merged, so a page costs its size, not the table's.
             list: s("SELECT record FROM {s}.instances \
                  WHERE ($1::int8 IS NULL OR created >= $1) AND ($2::int8 IS NULL OR created <= $2) \
-                 AND (cardinality($3::int2[]) = 0 OR status = ANY($3)) \
                  AND ($4::text IS NULL OR starts_with(instance_id, $4)) \
                  AND ($5::int8 IS NULL OR (created, instance_id) > ($5, $6::text)) \
+                 AND cardinality($3::int2[]) = 0 \
                  ORDER BY created, instance_id LIMIT $7"),
+            list_by_status: s("SELECT m.record FROM unnest($3::int2[]) AS wanted(status) \
+                 CROSS JOIN LATERAL (SELECT record, created, instance_id FROM {s}.instances \
+                   WHERE status = wanted.status \
+                   AND ($1::int8 IS NULL OR created >= $1) AND ($2::int8 IS NULL OR created <= $2) \
+                   AND ($4::text IS NULL OR starts_with(instance_id, $4)) \
+                   AND ($5::int8 IS NULL OR (created, instance_id) > ($5, $6::text)) \
+                   ORDER BY created, instance_id LIMIT $7) AS m \
+                 ORDER BY m.created, m.instance_id LIMIT $7"),
             entity: s("SELECT record FROM {s}.entities WHERE entity_key = $1"),
             entity_and_inbox: s("(SELECT NULL::int8, record FROM {s}.entities WHERE entity_key = $1) \
                  UNION ALL \
