@@ -853,7 +853,8 @@ impl Bench {
 
     async fn http_status(&self, dir: &Path, requests: u64) -> Result<Report> {
         const CONNECTIONS: usize = 16;
-        let hub = HubConfig::single(self.location(dir), &self.app_paths, Limits::default());
+        let mut hub = HubConfig::single(self.location(dir), &self.app_paths, Limits::default());
+        hub.apps_dir = dir.join("apps");
         let config = HostConfigFile {
             admin_keys: Vec::new(),
             http: HttpLimits::default(),

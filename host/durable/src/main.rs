@@ -165,10 +165,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
                 StoreLocation::Redb(path) => path.parent().map(PathBuf::from).unwrap_or_default(),
                 StoreLocation::Postgres(_) => PathBuf::from(".durable"),
             };
-            hub.apps_dir = args.apps_dir.clone().unwrap_or_else(|| match &store {
-                StoreLocation::Redb(_) => hub.apps_dir.clone(),
-                StoreLocation::Postgres(_) => dir.join("apps"),
-            });
+            if let Some(apps_dir) = &args.apps_dir {
+                hub.apps_dir = apps_dir.clone();
+            }
             let config = HostConfigFile {
                 admin_keys: Vec::new(),
                 http: HttpLimits::default(),

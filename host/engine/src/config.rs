@@ -328,10 +328,10 @@ impl HubConfig {
     }
 
     /// The hub `durable serve` runs without a config file: one store, the given apps, no keys.
-    /// A PostgreSQL hub keeps its deployed apps in `./apps` unless told otherwise
-    /// (`--apps-dir`); hosts sharing a hub must share that directory.
+    /// A PostgreSQL hub caches its apps (kept in the database) in `.durable/apps` unless
+    /// told otherwise.
     pub fn single(store: StoreLocation, apps: &[PathBuf], limits: Limits) -> HubConfig {
-        let apps_dir = default_apps_dir(&store, Path::new("."), "apps");
+        let apps_dir = default_apps_dir(&store, Path::new(".durable"), "apps");
         let mut declared = BTreeMap::new();
         for path in apps {
             let name = app_name_of(path);
