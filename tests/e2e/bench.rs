@@ -22,24 +22,32 @@ const WORKLOADS: [&str; 10] = [
     "http-status",
 ];
 
-#[test]
-fn bench_all_prints_positive_figures_for_every_workload() {
-    let dir = temp_dir("bench");
+/// `durable bench all --instances 20 --json --dir DIR` with the bench and counter apps and
+/// `extra` arguments; its stdout and stderr, once it succeeded.
+fn bench_all(dir: &std::path::Path, extra: &[&str]) -> (String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_durable"))
         .args(["bench", "all", "--instances", "20", "--json", "--dir"])
-        .arg(dir.path())
+        .arg(dir)
         .arg("--app")
         .arg(example("bench"))
         .arg("--app")
         .arg(example("counter"))
+        .args(extra)
         .output()
         .expect("running durable bench");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(
         output.status.success(),
         "durable bench failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
+    (stdout, stderr)
+}
+
+#[test]
+fn bench_all_prints_positive_figures_for_every_workload() {
+    let dir = temp_dir("bench");
+    let (stdout, stderr) = bench_all(dir.path(), &[]);
     let mut seen = BTreeSet::new();
     for line in stdout.lines() {
         let report: Value = serde_json::from_str(line).unwrap_or_else(|error| panic!("not JSON ({error}): {line}"));
@@ -66,32 +74,13 @@ fn bench_all_prints_positive_figures_for_every_workload() {
 fn bench_all_runs_every_workload_on_postgresql_with_two_hosts_and_drops_its_schemas() {
     let dir = temp_dir("bench-postgres");
     let url = durable_store::conformance::test_postgres_url();
-    let output = Command::new(env!("CARGO_BIN_EXE_durable"))
-        .args([
-            "bench",
-            "all",
-            "--instances",
-            "20",
-            "--json",
-            "--hosts",
-            "2",
-            "--store",
-            &url,
-            "--dir",
-        ])
-        .arg(dir.path())
-        .arg("--app")
-        .arg(example("bench"))
-        .arg("--app")
-        .arg(example("counter"))
-        .output()
-        .expect("running durable bench");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "durable bench failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    let bench_schemas = || {
+        crate::support::psql(&url, r"SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'bench\_%'")
+            .expect("counting the bench schemas")
+    };
+    let before = bench_schemas();
+    let (stdout, stderr) = bench_all(dir.path(), &["--hosts", "2", "--store", &url]);
+    assert_eq!(bench_schemas(), before, "every workload's schema is dropped");
     let seen: BTreeSet<String> = stdout
         .lines()
         .map(|line| {

@@ -871,6 +871,24 @@ impl<'s> Batch<'s> {
     }
 }
 
+/// Splits the rows of a row-and-inbox read: a NULL key is the row, the others are inbox
+/// messages in key order.
+fn row_and_inbox<R>(
+    rows: Vec<tokio_postgres::Row>,
+    table: &'static str,
+    decode: fn(&[u8]) -> Result<R, serde_json::Error>,
+) -> Result<(Option<R>, Vec<(u64, Message)>), StoreError> {
+    let mut record = None;
+    let mut messages = Vec::new();
+    for row in rows {
+        match row.get::<_, Option<i64>>(0) {
+            None => record = Some(decode(row.get(1)).map_err(corrupt(table))?),
+            Some(key) => messages.push((key as u64, Message::decode(row.get(1)).map_err(corrupt("inbox"))?)),
+        }
+    }
+    Ok((record, messages))
+}
+
 type Param<'p> = &'p (dyn tokio_postgres::types::ToSql + Sync);
 
 /// Runs a statement prepared once per connection: a text query would be prepared again on
@@ -1103,15 +1121,7 @@ impl TaskStore for PostgresStore {
         )
         .await
         .map_err(pg_error)?;
-        let mut record = None;
-        let mut messages = Vec::new();
-        for row in rows {
-            match row.get::<_, Option<i64>>(0) {
-                None => record = Some(InstanceRecord::decode(row.get(1)).map_err(corrupt("instances"))?),
-                Some(key) => messages.push((key as u64, Message::decode(row.get(1)).map_err(corrupt("inbox"))?)),
-            }
-        }
-        Ok((record, messages))
+        row_and_inbox(rows, "instances", InstanceRecord::decode)
     }
 
     async fn instances_and_inboxes(
@@ -1214,15 +1224,7 @@ impl TaskStore for PostgresStore {
         )
         .await
         .map_err(pg_error)?;
-        let mut record = None;
-        let mut messages = Vec::new();
-        for row in rows {
-            match row.get::<_, Option<i64>>(0) {
-                None => record = Some(EntityRecord::decode(row.get(1)).map_err(corrupt("entities"))?),
-                Some(key) => messages.push((key as u64, Message::decode(row.get(1)).map_err(corrupt("inbox"))?)),
-            }
-        }
-        Ok((record, messages))
+        row_and_inbox(rows, "entities", EntityRecord::decode)
     }
 
     async fn list_entities(
