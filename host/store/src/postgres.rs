@@ -871,13 +871,16 @@ impl<'s> Batch<'s> {
     }
 }
 
+/// A row (if any) and its oldest inbox messages with their keys.
+type RowAndInbox<R> = (Option<R>, Vec<(u64, Message)>);
+
 /// Splits the rows of a row-and-inbox read: a NULL key is the row, the others are inbox
 /// messages in key order.
 fn row_and_inbox<R>(
     rows: Vec<tokio_postgres::Row>,
     table: &'static str,
     decode: fn(&[u8]) -> Result<R, serde_json::Error>,
-) -> Result<(Option<R>, Vec<(u64, Message)>), StoreError> {
+) -> Result<RowAndInbox<R>, StoreError> {
     let mut record = None;
     let mut messages = Vec::new();
     for row in rows {
