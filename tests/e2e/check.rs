@@ -190,3 +190,56 @@ fn check_explains_bad_command_lines_and_missing_stores() {
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(run.stderr.contains("could not reach"), "{}", run.stderr);
 }
+
+#[test]
+fn check_reads_a_postgresql_hub_beside_its_running_host_without_taking_its_work() {
+    let hub = crate::support::PostgresHub::fresh("e2e_check", 2.0);
+    let (v1, v2) = (guest_app("versioned_v1"), guest_app("versioned_v2"));
+    let host = hub.start_host(std::slice::from_ref(&v1), Some("only")).unwrap();
+    let versioned = host.start_orchestration("Versioned", Some("versioned-pg"), None);
+    let stable = host.start_orchestration("Stable", Some("stable-pg"), None);
+    let wait = Duration::from_secs(60);
+    host.wait_for(&versioned, wait, |_| {
+        host.history_types(&versioned)
+            .iter()
+            .any(|kind| kind == "TaskCompleted")
+    });
+    host.wait_for(&stable, wait, |status| status["runtimeStatus"] == "Running");
+
+    // Unlike a redb file, the hub is open to a second reader while its host runs.
+    let url = hub.store_url(None);
+    let run = check(&["--app", v2.to_str().unwrap(), "--store", &url]);
+    run.assert_code(1);
+    assert!(run.line("versioned-pg").contains("DIVERGES"), "{}", run.stdout);
+    assert!(run.line("stable-pg").ends_with("compatible"), "{}", run.stdout);
+    let owners = hub
+        .psql(&format!(
+            "SELECT DISTINCT owner FROM {}.partitions WHERE owner IS NOT NULL",
+            hub.schema
+        ))
+        .unwrap();
+    assert_eq!(owners.trim(), "only", "the check took no partition");
+
+    // The host still runs everything: the waiting instances finish on v1.
+    host.raise_event(&versioned, "go", "1");
+    host.raise_event(&stable, "go", "1");
+    assert_eq!(host.wait_for_finish(&versioned)["runtimeStatus"], "Completed");
+    assert_eq!(host.wait_for_finish(&stable)["output"], "v1");
+
+    // A schema with no hub in it is named, not created.
+    let missing = format!(
+        "{}?schema=e2e_check_no_such_hub",
+        durable_store::conformance::test_postgres_url()
+    );
+    let run = check(&["--app", v2.to_str().unwrap(), "--store", &missing]);
+    run.assert_code(3);
+    assert!(
+        run.stderr.contains("no task hub in schema e2e_check_no_such_hub"),
+        "{}",
+        run.stderr
+    );
+    let created = hub
+        .psql("SELECT count(*) FROM pg_namespace WHERE nspname = 'e2e_check_no_such_hub'")
+        .unwrap();
+    assert_eq!(created.trim(), "0", "checking does not create a hub");
+}
