@@ -303,13 +303,6 @@ impl StepRunner {
         self.store.owns(instance_id)
     }
 
-    /// Runs one step of `instance_id` over its oldest inbox messages. `None` when there is
-    /// nothing to do.
-    pub async fn step(&mut self, instance_id: &str) -> Result<Option<StepCommit>, StoreError> {
-        let read = self.store.instance_and_inbox(instance_id, INBOX_BATCH).await?;
-        self.step_on(instance_id, read).await
-    }
-
     /// Reads the rows and inboxes of `instance_ids` together (one round trip on a database),
     /// for [`StepRunner::step_on`].
     pub fn read_many(
@@ -322,7 +315,7 @@ impl StepRunner {
     }
 
     /// Runs one step of `instance_id` over `read`, its row and oldest inbox messages read
-    /// since its previous step committed.
+    /// since its previous step committed. `None` when there is nothing to do.
     pub async fn step_on(
         &mut self,
         instance_id: &str,

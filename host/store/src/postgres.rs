@@ -376,17 +376,26 @@ impl Shared {
             .collect();
         batch.taken_work = work.iter().map(|row| row.get::<_, i64>(0)).collect();
         batch.taken_timers = timers.iter().map(|row| row.get::<_, i64>(0)).collect();
-        {
-            let mut owned = self.owned.write().expect("lease map");
-            batch.fenced_ok = fence
+        batch.fenced_ok = {
+            let owned = self.owned.read().expect("lease map");
+            fence
                 .into_iter()
                 .filter(|(partition, epoch)| owned.get(partition) == Some(epoch))
                 .map(|(partition, _)| partition)
-                .collect();
-            // A partition the database no longer gives this host is lost: forget it now, so
-            // the engine stops stepping its instances before the next lease round says so.
-            for partition in &plan.fenced_partitions {
-                if !batch.fenced_ok.contains(partition) && owned.remove(partition).is_some() {
+                .collect()
+        };
+        // A partition the database no longer gives this host is lost: forget it now, so the
+        // engine stops stepping its instances before the next lease round says so.
+        let lost: Vec<u32> = plan
+            .fenced_partitions
+            .iter()
+            .copied()
+            .filter(|partition| !batch.fenced_ok.contains(partition))
+            .collect();
+        if !lost.is_empty() {
+            let mut owned = self.owned.write().expect("lease map");
+            for partition in lost {
+                if owned.remove(&partition).is_some() {
                     eprintln!(
                         "warning: host {} lost partition {partition} to another host (a step was fenced)",
                         self.host_id

@@ -55,31 +55,44 @@ pub(crate) fn payloads(host_id: &str, ready: &[&str]) -> Vec<String> {
     payloads
 }
 
+/// The notification that the sender changed the hub's apps.
 pub(crate) fn apps_payload(host_id: &str) -> String {
-    serde_json::to_string(&Payload {
-        h: host_id.to_owned(),
+    Payload {
         apps: true,
-        ..Payload::default()
-    })
-    .expect("payloads serialize")
+        ..Payload::from(host_id)
+    }
+    .encode()
 }
 
+/// The notification that the sender gave partitions back.
 pub(crate) fn released_payload(host_id: &str) -> String {
-    serde_json::to_string(&Payload {
-        h: host_id.to_owned(),
+    Payload {
         released: true,
-        ..Payload::default()
-    })
-    .expect("payloads serialize")
+        ..Payload::from(host_id)
+    }
+    .encode()
 }
 
 fn encode(host_id: &str, ready: Vec<&str>) -> String {
-    serde_json::to_string(&Payload {
-        h: host_id.to_owned(),
+    Payload {
         r: ready.into_iter().map(str::to_owned).collect(),
-        ..Payload::default()
-    })
-    .expect("payloads serialize")
+        ..Payload::from(host_id)
+    }
+    .encode()
+}
+
+impl Payload {
+    /// A notification from `host_id` that says nothing yet.
+    fn from(host_id: &str) -> Payload {
+        Payload {
+            h: host_id.to_owned(),
+            ..Payload::default()
+        }
+    }
+
+    fn encode(self) -> String {
+        serde_json::to_string(&self).expect("payloads serialize")
+    }
 }
 
 /// Listens until the store closes, reconnecting after a lost connection.
